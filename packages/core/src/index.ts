@@ -16,6 +16,7 @@ export {
 export type { Cidr } from './cidr';
 export { formatSubnetKey, parseSubnetKey } from './subnet-key';
 export type { SubnetPair } from './subnet-key';
+export { jsonField } from './json-field';
 export { decodeLeaseAttrs, encodeLeaseAttrs, isReservation, sameSubnets } from './lease';
 export type { DecodeResult, Lease, LeaseAttrs } from './lease';
 export { FlannelError, errorMessage } from './errors';

@@ -1,5 +1,6 @@
 import { cidrEquals } from './cidr';
 import { formatIp, parseIp } from './ip';
+import { jsonField } from './json-field';
 import type { SubnetPair } from './subnet-key';
 
 /**
@@ -59,14 +60,6 @@ export function encodeLeaseAttrs(attrs: LeaseAttrs): string {
 /** Why a lease value could not be decoded. */
 export type DecodeResult = { ok: true; attrs: LeaseAttrs } | { ok: false; reason: string };
 
-function field(obj: Record<string, unknown>, name: string): unknown {
-  // Go's encoding/json matches field names case-insensitively, preferring an exact match.
-  if (name in obj) return obj[name];
-  const lower = name.toLowerCase();
-  const key = Object.keys(obj).find((k) => k.toLowerCase() === lower);
-  return key === undefined ? undefined : obj[key];
-}
-
 function optionalIp(value: unknown, family: 4 | 6, name: string): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') throw new Error(`${name} is not a string`);
@@ -92,18 +85,18 @@ export function decodeLeaseAttrs(text: string): DecodeResult {
   }
   const obj = parsed as Record<string, unknown>;
   try {
-    const backendType = field(obj, 'BackendType');
+    const backendType = jsonField(obj, 'BackendType');
     if (backendType !== undefined && backendType !== null && typeof backendType !== 'string') {
       throw new Error('BackendType is not a string');
     }
     return {
       ok: true,
       attrs: {
-        publicIp: optionalIp(field(obj, 'PublicIP'), 4, 'PublicIP') ?? '0.0.0.0',
-        publicIpv6: optionalIp(field(obj, 'PublicIPv6'), 6, 'PublicIPv6'),
+        publicIp: optionalIp(jsonField(obj, 'PublicIP'), 4, 'PublicIP') ?? '0.0.0.0',
+        publicIpv6: optionalIp(jsonField(obj, 'PublicIPv6'), 6, 'PublicIPv6'),
         backendType: backendType ?? undefined,
-        backendData: field(obj, 'BackendData') ?? undefined,
-        backendV6Data: field(obj, 'BackendV6Data') ?? undefined,
+        backendData: jsonField(obj, 'BackendData') ?? undefined,
+        backendV6Data: jsonField(obj, 'BackendV6Data') ?? undefined,
       },
     };
   } catch (err) {

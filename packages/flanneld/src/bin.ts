@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { runAndExit } from './main';
+
+runAndExit();

@@ -1,0 +1,154 @@
+import type { Logger, SubnetPair } from '@flannel-ts/core';
+import { FlannelError, errorMessage, systemClock } from '@flannel-ts/core';
+import type { BackendFactory, ExternalInterface } from '@flannel-ts/backend';
+import { createAllocBackend, createExecIpRunner } from '@flannel-ts/backend';
+import { readPreviousSubnetEnv, renderSubnetEnv, writeFileAtomic } from '@flannel-ts/docker';
+import {
+  LeaseManager,
+  StoreConfigError,
+  createEtcdLeaseStore,
+  loadNetworkConfig,
+} from '@flannel-ts/subnet';
+import type { LeaseStore, NetworkConfig } from '@flannel-ts/subnet';
+import { describeConfig, parseConfig } from './config';
+import type { Config } from './config';
+import { createLogger } from './logger';
+import { discoverInterface } from './network-inventory';
+
+/** The backends this agent can run, by config `Backend.Type` (explicit table, no self-registration). */
+const backends: Readonly<Record<string, BackendFactory>> = {
+  alloc: createAllocBackend,
+};
+
+/** Exit status per failure: 1 for anything fatal at runtime (as upstream); 2 is reserved for usage. */
+function exitCodeFor(err: unknown): number {
+  return err instanceof FlannelError && err.code === 'USAGE' ? 2 : 1;
+}
+
+async function previousSubnets(config: Config, logger: Logger): Promise<SubnetPair | undefined> {
+  const prev = await readPreviousSubnetEnv(config.subnetFile);
+  if (!prev) return undefined;
+  if (prev.problems.length > 0) {
+    logger.warn('ignoring what cannot be trusted in the previous subnet file', {
+      file: config.subnetFile,
+      problems: prev.problems,
+    });
+  }
+  return prev.subnet ? { ipv4: prev.subnet, ipv6: prev.ipv6Subnet } : undefined;
+}
+
+async function run(config: Config, logger: Logger, signal: AbortSignal): Promise<void> {
+  const store: LeaseStore = await createEtcdLeaseStore({
+    ...config.etcd,
+    logger: logger.child({ component: 'etcd' }),
+  });
+  try {
+    const previous = await previousSubnets(config, logger);
+    const network: NetworkConfig = await loadNetworkConfig({
+      store,
+      clock: systemClock,
+      logger: logger.child({ component: 'config' }),
+      signal,
+      check: (c) =>
+        c.backend.type in backends
+          ? []
+          : [
+              {
+                field: 'Backend.Type',
+                value: c.backend.type,
+                rule: `unknown backend type (this agent supports: ${Object.keys(backends).join(', ')})`,
+              },
+            ],
+    });
+    const found = await discoverInterface(config, createExecIpRunner());
+    if (!found.ok) throw new FlannelError('INTERFACE', found.message);
+    const iface: ExternalInterface = found.choice;
+    logger.info('using interface', {
+      name: iface.name,
+      address: iface.address,
+      publicIp: iface.publicIp,
+      mtu: iface.mtu,
+      why: found.choice.reason,
+    });
+    const backend = backends[network.backend.type]!({
+      iface,
+      options: network.backend.options,
+      logger: logger.child({ component: network.backend.type }),
+    });
+    const data = await backend.register(signal);
+    const attrs = { publicIp: iface.publicIp, publicIpv6: config.publicIpv6 ?? null, ...data };
+    const leases = new LeaseManager({
+      store,
+      clock: systemClock,
+      logger: logger.child({ component: 'lease' }),
+      renewMarginMs: config.renewMarginMinutes * 60_000,
+    });
+    const lease = await leases.acquire({ config: network, attrs, previous }, signal);
+    await writeFileAtomic(
+      config.subnetFile,
+      renderSubnetEnv({
+        network: network.ipv4?.network,
+        subnet: lease.subnets.ipv4,
+        ipv6Network: network.ipv6?.network,
+        ipv6Subnet: lease.subnets.ipv6,
+        mtu: backend.mtu,
+        ipMasq: config.ipMasq,
+      }),
+    );
+    logger.info('wrote subnet file', { file: config.subnetFile });
+    await leases.maintain(lease, attrs, signal);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs flanneld with the given command line and environment; resolves to the exit status. */
+export async function main(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<number> {
+  const parsed = parseConfig({ argv, env });
+  if (parsed.kind === 'exit') {
+    if (parsed.stdout) process.stdout.write(parsed.stdout);
+    if (parsed.stderr) process.stderr.write(parsed.stderr);
+    return parsed.code;
+  }
+  const { config } = parsed;
+  const logger = createLogger({ format: config.logFormat, verbosity: config.verbosity });
+  logger.info('CLI flags config', describeConfig(config));
+  const ctl = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    logger.info('received signal; shutting down (the lease stays in etcd)', { signal: sig });
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    ctl.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await run(config, logger, ctl.signal);
+    logger.info('Exiting cleanly...');
+    return 0;
+  } catch (err) {
+    if (ctl.signal.aborted) {
+      logger.info('Exiting cleanly...');
+      return 0;
+    }
+    const code = err instanceof FlannelError ? err.code : 'INTERNAL';
+    logger.error(errorMessage(err), { code, fatal: true });
+    if (!(err instanceof FlannelError) && err instanceof Error)
+      logger.debug('stack', { stack: err.stack });
+    return err instanceof StoreConfigError ? 1 : exitCodeFor(err);
+  }
+}
+
+/** Entry point of the `flanneld` executable: runs {@link main} and exits with its status. */
+export function runAndExit(): void {
+  main(process.argv.slice(2), process.env).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`flanneld: unexpected failure: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,135 @@
+import type { Cidr, SubnetPair } from '@flannel-ts/core';
+import { cidrsOverlap, formatCidr, formatIp, makeCidr } from '@flannel-ts/core';
+import type { StoredLease } from './lease-store';
+import type { NetworkConfig, SubnetRange } from './network-config';
+
+/** What the allocator decided; the lease manager carries it out against the store. */
+export type AllocationDecision =
+  /** A lease for our public IP exists and fits the config: keep its subnet (SPEC 2.2 step 1). */
+  | { readonly kind: 'reuse'; readonly lease: StoredLease }
+  /** A TTL lease for our public IP no longer fits the config: delete it, then decide again. */
+  | { readonly kind: 'remove-incompatible'; readonly lease: StoredLease }
+  /** Create this lease (create-if-absent); `source` says why this subnet. */
+  | {
+      readonly kind: 'create';
+      readonly subnets: SubnetPair;
+      readonly source: 'previous' | 'random';
+    }
+  | { readonly kind: 'exhausted'; readonly message: string };
+
+/** Inputs of {@link decideAllocation}. */
+export interface AllocationInput {
+  readonly config: NetworkConfig;
+  readonly leases: readonly StoredLease[];
+  readonly publicIp: string;
+  /** Subnets from the previous subnet file, if it was readable. */
+  readonly previous?: SubnetPair | undefined;
+  /** Uniform random number in [0, 1). */
+  readonly random: () => number;
+}
+
+function subnetSize(range: SubnetRange): bigint {
+  const bits = range.network.family === 4 ? 32 : 128;
+  return 1n << BigInt(bits - range.subnetLen);
+}
+
+function fits(range: SubnetRange | undefined, subnet: Cidr | undefined): boolean {
+  if (!range) return subnet === undefined;
+  return (
+    subnet !== undefined &&
+    subnet.family === range.network.family &&
+    subnet.prefixLength === range.subnetLen &&
+    subnet.address >= range.subnetMin &&
+    subnet.address <= range.subnetMax
+  );
+}
+
+/** True when the subnets fit the configured ranges (SPEC 2.2: prefix, range, IPv6 presence). */
+export function fitsConfig(config: NetworkConfig, subnets: SubnetPair): boolean {
+  return (!config.ipv4 || fits(config.ipv4, subnets.ipv4)) && fits(config.ipv6, subnets.ipv6);
+}
+
+function taken(leases: readonly StoredLease[], family: 4 | 6): Cidr[] {
+  return leases.flatMap((l) => {
+    const s = family === 4 ? l.subnets.ipv4 : l.subnets.ipv6;
+    return s ? [s] : [];
+  });
+}
+
+/**
+ * Picks uniformly among ALL free subnets of the range (SPEC D2; upstream only looks at the first
+ * 100). Cost is O(leases · log leases), independent of the range's size, so a /8 of /28s is fine.
+ */
+export function pickFreeSubnet(
+  range: SubnetRange,
+  used: readonly Cidr[],
+  random: () => number,
+): { subnet?: Cidr; total: bigint; free: bigint } {
+  const size = subnetSize(range);
+  const total = (range.subnetMax - range.subnetMin) / size + 1n;
+  // Indices of candidate subnets that any existing lease overlaps (any size, any owner, reservations too).
+  const blocked = new Set<bigint>();
+  for (const u of used) {
+    if (u.family !== range.network.family) continue;
+    const last = u.address + (1n << BigInt((u.family === 4 ? 32 : 128) - u.prefixLength)) - 1n;
+    if (last < range.subnetMin || u.address > range.subnetMax + size - 1n) continue;
+    const first = u.address < range.subnetMin ? 0n : (u.address - range.subnetMin) / size;
+    const end = last > range.subnetMax ? total - 1n : (last - range.subnetMin) / size;
+    for (let i = first; i <= end && blocked.size <= total; i++) blocked.add(i);
+  }
+  const free = total - BigInt(blocked.size);
+  if (free <= 0n) return { total, free: 0n };
+  let k = BigInt(Math.floor(random() * Number(free)));
+  if (k >= free) k = free - 1n;
+  // The k-th free index: walk the blocked indices in order, skipping over them.
+  let index = k;
+  for (const b of [...blocked].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))) {
+    if (b <= index) index++;
+    else break;
+  }
+  const subnet = makeCidr(range.network.family, range.subnetMin + index * size, range.subnetLen);
+  return { subnet, total, free };
+}
+
+function exhaustedMessage(range: SubnetRange, total: bigint): string {
+  const f = range.network.family;
+  return (
+    `out of subnets: all ${total} /${range.subnetLen} subnets of ${formatCidr(range.network)} ` +
+    `from ${formatIp({ family: f, value: range.subnetMin })} to ${formatIp({ family: f, value: range.subnetMax })} ` +
+    `are taken (${total} leases or reservations); widen Network or SubnetMin/SubnetMax, or delete dead leases`
+  );
+}
+
+/**
+ * Decides which lease this host should hold (port of flannel pkg/subnet/etcd/local_manager.go
+ * tryAcquireLease, with SPEC D1-D3): our public IP's lease, else the previous subnet if free, else a
+ * random free subnet. Pure: the caller applies the decision and asks again after a lost race.
+ */
+export function decideAllocation(input: AllocationInput): AllocationDecision {
+  const { config, leases } = input;
+  const ours = leases.find((l) => l.attrs.publicIp === input.publicIp);
+  if (ours) {
+    if (fitsConfig(config, ours.subnets)) return { kind: 'reuse', lease: ours };
+    // A reservation is an administrator's statement; never delete it, just do not use it.
+    if (ours.ttlLeaseId !== '0') return { kind: 'remove-incompatible', lease: ours };
+  }
+  const prev = input.previous;
+  if (prev && fitsConfig(config, prev)) {
+    const overlaps = (s: Cidr | undefined, fam: 4 | 6): boolean =>
+      s !== undefined && taken(leases, fam).some((t) => cidrsOverlap(t, s));
+    if (!overlaps(prev.ipv4, 4) && !overlaps(prev.ipv6, 6)) {
+      return { kind: 'create', subnets: prev, source: 'previous' };
+    }
+  }
+  const pick = (range: SubnetRange): Cidr | AllocationDecision => {
+    const r = pickFreeSubnet(range, taken(leases, range.network.family), input.random);
+    return r.subnet ?? { kind: 'exhausted', message: exhaustedMessage(range, r.total) };
+  };
+  // IPv4 allocation always runs in etcd mode (SPEC 2.2); IPv6 is picked independently.
+  const v4 = config.ipv4 ? pick(config.ipv4) : undefined;
+  if (v4 && 'kind' in v4) return v4;
+  const v6 = config.ipv6 ? pick(config.ipv6) : undefined;
+  if (v6 && 'kind' in v6) return v6;
+  if (!v4) return { kind: 'exhausted', message: 'IPv4 must be enabled in etcd mode (EnableIPv4)' };
+  return { kind: 'create', subnets: { ipv4: v4, ipv6: v6 }, source: 'random' };
+}

@@ -1,0 +1,210 @@
+import type { Clock, LeaseAttrs, Logger, SubnetPair } from '@flannel-ts/core';
+import { Backoff, FlannelError, encodeLeaseAttrs, formatCidr } from '@flannel-ts/core';
+import { decideAllocation } from './allocator';
+import { LeaseLostError, StoreUnavailableError, SubnetExhaustedError } from './errors';
+import type { LeaseStore, StoredLease } from './lease-store';
+import type { NetworkConfig } from './network-config';
+import { watchOwnLease } from './own-lease-watch';
+
+/** Upstream's lease duration: 24 h (SPEC 1.4). */
+export const DEFAULT_LEASE_TTL_SECONDS = 86_400;
+const MAX_ATTEMPTS = 100;
+
+/** Options of {@link LeaseManager}. */
+export interface LeaseManagerOptions {
+  readonly store: LeaseStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly ttlSeconds?: number;
+  /** Renew this long before the TTL runs out (`--subnet-lease-renew-margin`, default 60 min). */
+  readonly renewMarginMs: number;
+  readonly random?: () => number;
+}
+
+/** What {@link LeaseManager.acquire} needs to know about this host. */
+export interface AcquireRequest {
+  readonly config: NetworkConfig;
+  readonly attrs: LeaseAttrs;
+  readonly previous?: SubnetPair | undefined;
+}
+
+/** Human-readable subnets of a lease, for log fields. */
+export function describeSubnets(s: SubnetPair): string {
+  return s.ipv6 ? `${formatCidr(s.ipv4)} ${formatCidr(s.ipv6)}` : formatCidr(s.ipv4);
+}
+
+/**
+ * Acquires this host's lease and keeps it (port of flannel pkg/subnet/etcd/local_manager.go, with
+ * SPEC D1 retry on a lost race, D3 reservations, D4 no lease leak and D5 re-acquire on loss).
+ */
+export class LeaseManager {
+  private readonly ttlSeconds: number;
+  private readonly random: () => number;
+
+  constructor(private readonly options: LeaseManagerOptions) {
+    this.ttlSeconds = options.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Runs `op`, retrying while the store is unreachable (1 s doubling to 60 s). */
+  private async retrying<T>(what: string, signal: AbortSignal, op: () => Promise<T>): Promise<T> {
+    const backoff = new Backoff(1000, 60_000);
+    for (;;) {
+      try {
+        return await op();
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError) || signal.aborted) throw err;
+        const retryInMs = backoff.next();
+        this.options.logger.error(`${what} failed; retrying`, { error: err.message, retryInMs });
+        await this.options.clock.sleep(retryInMs, signal);
+      }
+    }
+  }
+
+  /** Takes a lease for this host, retrying lost races until one is won or the range is full. */
+  async acquire(request: AcquireRequest, signal: AbortSignal): Promise<StoredLease> {
+    const { store, logger } = this.options;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const listing = await this.retrying('listing leases', signal, () => store.list(signal));
+      for (const s of listing.skipped) logger.warn('ignoring undecodable lease', { ...s });
+      const decision = decideAllocation({
+        config: request.config,
+        leases: listing.leases,
+        publicIp: request.attrs.publicIp,
+        previous: request.previous,
+        random: this.random,
+      });
+      switch (decision.kind) {
+        case 'exhausted':
+          throw new SubnetExhaustedError(decision.message);
+        case 'remove-incompatible':
+          logger.warn('deleting our lease: it no longer fits the network config', {
+            subnet: describeSubnets(decision.lease.subnets),
+          });
+          await this.retrying('deleting lease', signal, () => store.remove(decision.lease));
+          continue;
+        case 'reuse': {
+          const r = await this.refresh(decision.lease, request.attrs, signal);
+          if (r) {
+            logger.info('found lease for current IP, reusing', {
+              subnet: describeSubnets(r.subnets),
+              publicIp: request.attrs.publicIp,
+              reservation: r.ttlLeaseId === '0',
+            });
+            return r;
+          }
+          continue;
+        }
+        case 'create': {
+          const r = await this.retrying('creating lease', signal, () =>
+            store.create(decision.subnets, request.attrs, this.ttlSeconds),
+          );
+          if (r.kind === 'created') {
+            logger.info(
+              decision.source === 'previous'
+                ? 'found previously leased subnet, reusing'
+                : 'allocated lease to current node',
+              { subnet: describeSubnets(r.lease.subnets), publicIp: request.attrs.publicIp },
+            );
+            return r.lease;
+          }
+          // Another host won this subnet between our list and our create: decide again (SPEC D1).
+          logger.debug('subnet taken by another host meanwhile; retrying', {
+            subnet: describeSubnets(decision.subnets),
+            attempt,
+          });
+          await this.options.clock.sleep(Math.floor(this.random() * 50 * attempt), signal);
+        }
+      }
+    }
+    throw new FlannelError('LEASE_RETRIES', 'max retries reached trying to acquire a subnet');
+  }
+
+  /**
+   * Rewrites a lease we hold with a fresh TTL (a reservation is only rewritten when its attributes
+   * changed, and keeps having no TTL). Returns undefined when the key changed under us.
+   */
+  private async refresh(
+    lease: StoredLease,
+    attrs: LeaseAttrs,
+    signal: AbortSignal,
+  ): Promise<StoredLease | undefined> {
+    if (lease.ttlLeaseId === '0' && encodeLeaseAttrs(lease.attrs) === encodeLeaseAttrs(attrs)) {
+      return lease;
+    }
+    const r = await this.retrying('renewing lease', signal, () =>
+      this.options.store.update(lease, attrs, this.ttlSeconds),
+    );
+    return r.kind === 'updated' ? r.lease : undefined;
+  }
+
+  /**
+   * Keeps the lease until the signal aborts: renews it `renewMarginMs` before its TTL ends, and if
+   * the key vanishes (expired, deleted) takes the same subnet back while it is free (SPEC D5).
+   * Throws {@link LeaseLostError} when another host holds the subnet by then.
+   */
+  async maintain(lease: StoredLease, attrs: LeaseAttrs, signal: AbortSignal): Promise<void> {
+    const { clock, logger, store } = this.options;
+    let current = lease;
+    let renewAt = clock.now() + this.ttlSeconds * 1000 - this.options.renewMarginMs;
+    const own = watchOwnLease({ store, lease, publicIp: attrs.publicIp, signal, logger });
+    try {
+      while (!signal.aborted) {
+        const reservation = current.ttlLeaseId === '0';
+        const wait = reservation ? undefined : Math.max(0, renewAt - clock.now());
+        const event = await own.next(wait, clock);
+        if (signal.aborted) return;
+        if (event === 'timeout') {
+          logger.debug('renewing lease', { subnet: describeSubnets(current.subnets) });
+          const renewed = await this.refresh(current, attrs, signal);
+          if (renewed) {
+            current = renewed;
+            renewAt = clock.now() + this.ttlSeconds * 1000 - this.options.renewMarginMs;
+            logger.info('lease renewed', {
+              subnet: describeSubnets(current.subnets),
+              ttlSeconds: this.ttlSeconds,
+            });
+            continue;
+          }
+        } else if (event.kind === 'taken') {
+          throw new LeaseLostError(lostMessage(current.subnets, event.by));
+        }
+        current = await this.reclaim(current, attrs, signal);
+        renewAt = clock.now() + this.ttlSeconds * 1000 - this.options.renewMarginMs;
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      throw err;
+    } finally {
+      own.close();
+    }
+  }
+
+  private async reclaim(
+    lost: StoredLease,
+    attrs: LeaseAttrs,
+    signal: AbortSignal,
+  ): Promise<StoredLease> {
+    const { logger, store } = this.options;
+    const subnet = describeSubnets(lost.subnets);
+    logger.warn('our lease vanished (expired or deleted); taking the same subnet back', { subnet });
+    const r = await this.retrying('re-creating lease', signal, () =>
+      store.create(lost.subnets, attrs, this.ttlSeconds),
+    );
+    if (r.kind === 'created') {
+      logger.info('lease re-acquired; data plane untouched', { subnet });
+      return r.lease;
+    }
+    const listing = await this.retrying('listing leases', signal, () => store.list(signal));
+    const holder = listing.leases.find((l) => describeSubnets(l.subnets) === subnet);
+    if (holder?.attrs.publicIp === attrs.publicIp) return holder;
+    throw new LeaseLostError(lostMessage(lost.subnets, holder?.attrs.publicIp ?? 'another host'));
+  }
+}
+
+function lostMessage(subnets: SubnetPair, by: string): string {
+  return (
+    `lease ${describeSubnets(subnets)} was lost and ${by} now holds it; restart flanneld to get a ` +
+    `new subnet (containers on this host must then move to it)`
+  );
+}

@@ -1,0 +1,88 @@
+import type { Clock, Logger } from '@flannel-ts/core';
+import { errorMessage, sameSubnets } from '@flannel-ts/core';
+import type { LeaseBatch, LeaseStore, StoredLease } from './lease-store';
+
+/** What happened to our lease key: it vanished, or another host's value now sits in it. */
+export type OwnLeaseEvent =
+  { readonly kind: 'gone' } | { readonly kind: 'taken'; readonly by: string };
+
+/** @internal */
+export interface OwnLeaseWatch {
+  /** The next event, or 'timeout' after `waitMs` (undefined = wait forever, until close). */
+  next(waitMs: number | undefined, clock: Clock): Promise<OwnLeaseEvent | 'timeout'>;
+  close(): void;
+}
+
+function classify(batch: LeaseBatch, own: StoredLease, publicIp: string): OwnLeaseEvent[] {
+  if (batch.kind === 'snapshot') {
+    const now = batch.listing.leases.find((l) => sameSubnets(l.subnets, own.subnets));
+    if (!now) return [{ kind: 'gone' }];
+    return now.attrs.publicIp === publicIp ? [] : [{ kind: 'taken', by: now.attrs.publicIp }];
+  }
+  return batch.events.flatMap((e): OwnLeaseEvent[] => {
+    if (e.type === 'removed') return sameSubnets(e.subnets, own.subnets) ? [{ kind: 'gone' }] : [];
+    if (!sameSubnets(e.lease.subnets, own.subnets) || e.lease.attrs.publicIp === publicIp)
+      return [];
+    return [{ kind: 'taken', by: e.lease.attrs.publicIp }];
+  });
+}
+
+/**
+ * Watches our own lease key (prefix semantics, so the dual-stack form matches too) from just after
+ * the revision we wrote it at, and queues what happens to it.
+ * @internal
+ */
+export function watchOwnLease(options: {
+  store: LeaseStore;
+  lease: StoredLease;
+  publicIp: string;
+  signal: AbortSignal;
+  logger: Logger;
+}): OwnLeaseWatch {
+  const ctl = new AbortController();
+  const stop = (): void => ctl.abort();
+  options.signal.addEventListener('abort', stop, { once: true });
+  const queue: OwnLeaseEvent[] = [];
+  let wake: (() => void) | undefined;
+  const from = (BigInt(options.lease.modRevision) + 1n).toString();
+  void (async () => {
+    try {
+      for await (const batch of options.store.watch(from, ctl.signal, options.lease.subnets)) {
+        queue.push(...classify(batch, options.lease, options.publicIp));
+        if (queue.length > 0) wake?.();
+      }
+    } catch (err) {
+      if (!ctl.signal.aborted)
+        options.logger.error('own lease watch ended', { error: errorMessage(err) });
+    }
+  })();
+  return {
+    async next(waitMs, clock) {
+      for (;;) {
+        const ev = queue.shift();
+        if (ev) return ev;
+        if (ctl.signal.aborted) return 'timeout';
+        const timer = new AbortController();
+        const woke = new Promise<void>((resolve) => (wake = resolve));
+        const slept =
+          waitMs === undefined
+            ? new Promise<void>(() => undefined)
+            : clock.sleep(waitMs, timer.signal).then(
+                () => 'timeout' as const,
+                () => undefined,
+              );
+        const aborted = new Promise<void>((resolve) =>
+          ctl.signal.addEventListener('abort', () => resolve(), { once: true }),
+        );
+        const r = await Promise.race([woke, slept, aborted]);
+        timer.abort();
+        wake = undefined;
+        if (r === 'timeout' && queue.length === 0) return 'timeout';
+      }
+    },
+    close() {
+      options.signal.removeEventListener('abort', stop);
+      ctl.abort();
+    },
+  };
+}
