@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine for flannel-ts: installs the Debian packages the agent, the lab and
+# the tests use (only those missing), then the npm dependencies, then builds. Safe to run again.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+have() { command -v "$1" >/dev/null 2>&1; }
+need=()
+[ -x /usr/bin/etcd ] || need+=(etcd-server)
+have etcdctl || need+=(etcd-client)
+have ip || need+=(iproute2)
+have iptables || need+=(iptables)
+have ping || need+=(iputils-ping)
+have openssl || need+=(openssl)
+have shellcheck || need+=(shellcheck)
+have node || need+=(nodejs npm)
+
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: these Debian packages are missing: ${need[*]}; run as root (or sudo) to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cd "$repo"
+# npm ci only when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: building"
+npm run --silent build
