@@ -86,6 +86,12 @@ class EtcdLeaseStore implements LeaseStore {
         { cause: err },
       );
     }
+    if (/authentication is not enabled/i.test(msg)) {
+      throw new StoreConfigError(
+        `${where} has authentication disabled, but --etcd-username was given: drop --etcd-username/--etcd-password or enable auth in etcd`,
+        { cause: err },
+      );
+    }
     let hint = '';
     if (/certificate|ssl|tls|handshake|self.signed/i.test(msg)) {
       hint = this.options.caFile
