@@ -8,4 +8,5 @@ export const createAllocBackend: BackendFactory = (context): Backend => ({
   type: 'alloc',
   mtu: context.iface.mtu,
   register: () => Promise.resolve({}),
+  start: () => Promise.resolve(undefined),
 });

@@ -1,7 +1,12 @@
 import type { Logger, SubnetPair } from '@flannel-ts/core';
 import { FlannelError, errorMessage, systemClock } from '@flannel-ts/core';
 import type { BackendFactory, ExternalInterface } from '@flannel-ts/backend';
-import { createAllocBackend, createExecIpRunner } from '@flannel-ts/backend';
+import {
+  createAllocBackend,
+  createExecIpRunner,
+  createHostGwBackend,
+  createVxlanBackend,
+} from '@flannel-ts/backend';
 import { readPreviousSubnetEnv, renderSubnetEnv, writeFileAtomic } from '@flannel-ts/docker';
 import {
   LeaseManager,
@@ -11,6 +16,8 @@ import {
 } from '@flannel-ts/subnet';
 import type { LeaseStore, NetworkConfig } from '@flannel-ts/subnet';
 import { describeConfig, parseConfig } from './config';
+import { runDataPlane } from './data-plane-loop';
+import { enableIpForwarding } from './sysctl';
 import type { Config } from './config';
 import { createLogger } from './logger';
 import { discoverInterface } from './network-inventory';
@@ -18,6 +25,8 @@ import { discoverInterface } from './network-inventory';
 /** The backends this agent can run, by config `Backend.Type` (explicit table, no self-registration). */
 const backends: Readonly<Record<string, BackendFactory>> = {
   alloc: createAllocBackend,
+  vxlan: createVxlanBackend,
+  'host-gw': createHostGwBackend,
 };
 
 /** Exit status per failure: 1 for anything fatal at runtime (as upstream); 2 is reserved for usage. */
@@ -60,7 +69,8 @@ async function run(config: Config, logger: Logger, signal: AbortSignal): Promise
               },
             ],
     });
-    const found = await discoverInterface(config, createExecIpRunner());
+    const runners = { ip: createExecIpRunner(), bridge: createExecIpRunner({ binary: 'bridge' }) };
+    const found = await discoverInterface(config, runners.ip);
     if (!found.ok) throw new FlannelError('INTERFACE', found.message);
     const iface: ExternalInterface = found.choice;
     logger.info('using interface', {
@@ -74,6 +84,7 @@ async function run(config: Config, logger: Logger, signal: AbortSignal): Promise
       iface,
       options: network.backend.options,
       logger: logger.child({ component: network.backend.type }),
+      runners,
     });
     const data = await backend.register(signal);
     const attrs = { publicIp: iface.publicIp, publicIpv6: config.publicIpv6 ?? null, ...data };
@@ -96,7 +107,43 @@ async function run(config: Config, logger: Logger, signal: AbortSignal): Promise
       }),
     );
     logger.info('wrote subnet file', { file: config.subnetFile });
-    await leases.maintain(lease, attrs, signal);
+    const dataPlane = network.ipv4
+      ? await backend.start(lease, network.ipv4.network, signal)
+      : undefined;
+    // Both run until shutdown; the first failure stops the other and ends the agent.
+    const inner = new AbortController();
+    const stopInner = (): void => inner.abort();
+    signal.addEventListener('abort', stopInner, { once: true });
+    const tasks: Promise<void>[] = [leases.maintain(lease, attrs, inner.signal)];
+    if (dataPlane) {
+      await enableIpForwarding(logger);
+      tasks.push(
+        runDataPlane({
+          store,
+          dataPlane,
+          own: lease,
+          backendType: backend.type,
+          reconcileIntervalMs: config.reconcileIntervalSeconds * 1000,
+          clock: systemClock,
+          logger: logger.child({ component: 'dataplane' }),
+          signal: inner.signal,
+        }),
+      );
+    }
+    try {
+      await Promise.all(
+        tasks.map(async (t) => {
+          try {
+            await t;
+          } catch (err) {
+            inner.abort();
+            throw err;
+          }
+        }),
+      );
+    } finally {
+      signal.removeEventListener('abort', stopInner);
+    }
   } finally {
     await store.close();
   }

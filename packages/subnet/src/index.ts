@@ -32,3 +32,4 @@ export type {
   StoredLease,
   UpdateResult,
 } from './lease-store';
+export { PeerSet } from './peer-set';

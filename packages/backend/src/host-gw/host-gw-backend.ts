@@ -1,0 +1,54 @@
+import { FlannelError } from '@flannel-ts/core';
+import type { Backend, BackendFactory, DataPlane } from '../backend';
+import { readLink } from '../links';
+import { SkipReporter, connectedNetworks } from '../peers';
+import { readDataPlaneState } from '../read-state';
+import { Reconciler } from '../reconciler';
+import { hostGwDesiredState } from './host-gw-desired';
+
+/** Upstream's refusal text when the public IP is not the interface's (SPEC 4.2). */
+export const HOST_GW_NAT_MESSAGE =
+  "your PublicIP differs from interface IP, meaning that probably you're on a NAT, which is not supported by host-gw backend";
+
+/** The host-gw backend (SPEC 4.2): peers' subnets routed via their public IPs; no device. */
+export const createHostGwBackend: BackendFactory = (ctx): Backend => {
+  const { iface, logger, runners } = ctx;
+  return {
+    type: 'host-gw',
+    mtu: iface.mtu,
+    register() {
+      if (iface.publicIp !== iface.address) {
+        return Promise.reject(
+          new FlannelError(
+            'BACKEND_CONFIG',
+            `${HOST_GW_NAT_MESSAGE} (public IP ${iface.publicIp}, ${iface.name} has ${iface.address})`,
+          ),
+        );
+      }
+      return Promise.resolve({ backendType: 'host-gw' });
+    },
+    async start(_own, network, signal): Promise<DataPlane> {
+      const ext = await readLink(runners.ip, iface.name, signal);
+      const connected = ext ? connectedNetworks(ext) : [];
+      const scope = { routeDevices: [iface.name], network };
+      const reconciler = new Reconciler(
+        runners,
+        (s) => readDataPlaneState(runners, scope, s),
+        logger,
+      );
+      const skips = new SkipReporter((m, f) => logger.warn(m, f));
+      return {
+        async sync(peers, full, s) {
+          const { state, skipped } = hostGwDesiredState(peers, iface.name, connected);
+          skips.report(skipped);
+          const r = await reconciler.reconcile(state, full, s);
+          return {
+            changes: r.ops.length,
+            programmedPeers: peers.length - skipped.length,
+            skippedPeers: skipped.map((x) => x.peer),
+          };
+        },
+      };
+    },
+  };
+};

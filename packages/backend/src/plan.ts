@@ -1,0 +1,49 @@
+import type { DataPlaneState, FdbEntry, NeighbourEntry, RouteEntry } from './kernel-state';
+
+/** One change to the kernel. */
+export type DataPlaneOp =
+  | { readonly op: 'replace-route'; readonly entry: RouteEntry }
+  | { readonly op: 'delete-route'; readonly entry: RouteEntry }
+  | { readonly op: 'replace-neighbour'; readonly entry: NeighbourEntry }
+  | { readonly op: 'delete-neighbour'; readonly entry: NeighbourEntry }
+  | { readonly op: 'replace-fdb'; readonly entry: FdbEntry }
+  | { readonly op: 'delete-fdb'; readonly entry: FdbEntry };
+
+function same<T extends object>(a: T, b: T): boolean {
+  return (Object.keys(a) as (keyof T)[]).every((k) => a[k] === b[k]);
+}
+
+function diff<T extends object>(
+  desired: ReadonlyMap<string, T>,
+  actual: ReadonlyMap<string, T>,
+): { replace: T[]; remove: T[] } {
+  const replace: T[] = [];
+  const remove: T[] = [];
+  for (const [key, want] of desired) {
+    const have = actual.get(key);
+    if (!have || !same(want, have)) replace.push(want);
+  }
+  for (const [key, have] of actual) if (!desired.has(key)) remove.push(have);
+  return { replace, remove };
+}
+
+/**
+ * Plans the changes that turn `actual` into `desired` (both restricted to entries the agent owns).
+ * Pure. Order matters to the kernel and to traffic: FDB entries and neighbours first and routes
+ * last, so a route never exists before the kernel can resolve its gateway (SPEC 4.1); removals run
+ * routes first for the same reason. A peer whose VTEP MAC changed gets its new FDB entry and loses
+ * the old one (SPEC D8).
+ */
+export function planDataPlane(desired: DataPlaneState, actual: DataPlaneState): DataPlaneOp[] {
+  const fdb = diff(desired.fdb, actual.fdb);
+  const neigh = diff(desired.neighbours, actual.neighbours);
+  const routes = diff(desired.routes, actual.routes);
+  return [
+    ...fdb.replace.map((entry) => ({ op: 'replace-fdb' as const, entry })),
+    ...neigh.replace.map((entry) => ({ op: 'replace-neighbour' as const, entry })),
+    ...routes.replace.map((entry) => ({ op: 'replace-route' as const, entry })),
+    ...routes.remove.map((entry) => ({ op: 'delete-route' as const, entry })),
+    ...neigh.remove.map((entry) => ({ op: 'delete-neighbour' as const, entry })),
+    ...fdb.remove.map((entry) => ({ op: 'delete-fdb' as const, entry })),
+  ];
+}

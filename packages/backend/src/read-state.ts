@@ -1,0 +1,91 @@
+import type { Cidr } from '@flannel-ts/core';
+import { cidrContains, parseCidr } from '@flannel-ts/core';
+import type { DataPlaneRunners } from './apply';
+import type { DataPlaneState, FdbEntry, NeighbourEntry, RouteEntry } from './kernel-state';
+import { makeState } from './kernel-state';
+
+interface JsonRoute {
+  dst?: string;
+  gateway?: string;
+  protocol?: string;
+  flags?: string[];
+}
+interface JsonNeighbour {
+  dst?: string;
+  lladdr?: string;
+  state?: string[];
+}
+interface JsonFdb {
+  mac?: string;
+  dst?: string;
+  state?: string;
+}
+
+function parseArray<T>(stdout: string): T[] {
+  const text = stdout.trim();
+  if (text === '') return [];
+  const v: unknown = JSON.parse(text);
+  return Array.isArray(v) ? (v as T[]) : [];
+}
+
+/** Routes on `dev` that we own: a gateway, and a destination inside the flannel network. @internal */
+export function parseOwnedRoutes(stdout: string, dev: string, network: Cidr): RouteEntry[] {
+  return parseArray<JsonRoute>(stdout).flatMap((r) => {
+    const dst =
+      r.dst === undefined ? undefined : parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
+    if (!dst || !r.gateway || r.protocol === 'kernel' || !cidrContains(network, dst)) return [];
+    const dstText = r.dst!.includes('/') ? r.dst! : `${r.dst!}/32`;
+    return [{ dst: dstText, gateway: r.gateway, dev, onlink: (r.flags ?? []).includes('onlink') }];
+  });
+}
+
+/** Permanent neighbours with a link-layer address on `dev`. @internal */
+export function parseNeighbours(stdout: string, dev: string): NeighbourEntry[] {
+  return parseArray<JsonNeighbour>(stdout).flatMap((n) =>
+    n.dst && n.lladdr && (n.state ?? []).includes('PERMANENT')
+      ? [{ ip: n.dst, mac: n.lladdr.toLowerCase(), dev }]
+      : [],
+  );
+}
+
+/** Permanent FDB entries with a remote destination on `dev`. @internal */
+export function parseFdb(stdout: string, dev: string): FdbEntry[] {
+  return parseArray<JsonFdb>(stdout).flatMap((f) =>
+    f.mac && f.dst && f.state === 'permanent'
+      ? [{ mac: f.mac.toLowerCase(), dst: f.dst, dev }]
+      : [],
+  );
+}
+
+/** Where a backend's owned entries live. */
+export interface OwnedScope {
+  /** Devices whose routes (inside `network`, with a gateway) are ours. */
+  readonly routeDevices: readonly string[];
+  /** The VXLAN device whose neighbours and FDB entries are ours, if any. */
+  readonly vxlanDevice?: string | undefined;
+  readonly network: Cidr;
+}
+
+/**
+ * Reads the owned part of the kernel's state with `-json` queries: one process per table, whatever
+ * the number of entries. Only entries inside the scope are returned, so the planner can never touch
+ * routes that are not ours.
+ */
+export async function readDataPlaneState(
+  runners: DataPlaneRunners,
+  scope: OwnedScope,
+  signal?: AbortSignal,
+): Promise<DataPlaneState> {
+  const routes: RouteEntry[] = [];
+  for (const dev of scope.routeDevices) {
+    const { stdout } = await runners.ip.run(['-json', 'route', 'show', 'dev', dev], signal);
+    routes.push(...parseOwnedRoutes(stdout, dev, scope.network));
+  }
+  const vx = scope.vxlanDevice;
+  if (!vx) return makeState(routes);
+  const [neigh, fdb] = await Promise.all([
+    runners.ip.run(['-json', 'neigh', 'show', 'dev', vx], signal),
+    runners.bridge.run(['-json', 'fdb', 'show', 'dev', vx], signal),
+  ]);
+  return makeState(routes, parseNeighbours(neigh.stdout, vx), parseFdb(fdb.stdout, vx));
+}

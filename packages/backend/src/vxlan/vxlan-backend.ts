@@ -1,0 +1,87 @@
+import type { Backend, BackendFactory, DataPlane } from '../backend';
+import { boolOption, intOption } from '../backend-options';
+import { ensureSubnetAddress, readLink } from '../links';
+import { SkipReporter, connectedNetworks } from '../peers';
+import { readDataPlaneState } from '../read-state';
+import { Reconciler } from '../reconciler';
+import { ensureVxlanDevice } from './vxlan-device';
+import type { VxlanDeviceSpec } from './vxlan-device';
+import { vxlanDesiredState } from './vxlan-desired';
+
+/** Kernel default VXLAN port, used by flannel when `Port` is 0 or unset. */
+export const DEFAULT_VXLAN_PORT = 8472;
+/** VXLAN encapsulation overhead on an IPv4 underlay (outer IP 20 + UDP 8 + VXLAN 8 + Ethernet 14). */
+export const VXLAN_OVERHEAD = 50;
+
+/**
+ * The vxlan backend (SPEC 4.1). Options: VNI (1), Port (8472), GBP, Learning, MTU (the underlay
+ * MTU; the device gets MTU − 50), DirectRouting.
+ */
+export const createVxlanBackend: BackendFactory = (ctx): Backend => {
+  const { iface, options, logger, runners } = ctx;
+  const vni = intOption(options, 'VNI', 0, 16_777_215) ?? 1;
+  const port = intOption(options, 'Port', 0, 65_535) || DEFAULT_VXLAN_PORT;
+  const underlayMtu = intOption(options, 'MTU', 68 + VXLAN_OVERHEAD, 65_535) ?? iface.mtu;
+  const directRouting = boolOption(options, 'DirectRouting');
+  const spec: VxlanDeviceSpec = {
+    name: `flannel.${vni}`,
+    vni,
+    localIp: iface.address,
+    underlay: iface.name,
+    port,
+    gbp: boolOption(options, 'GBP'),
+    learning: boolOption(options, 'Learning'),
+    mtu: underlayMtu - VXLAN_OVERHEAD,
+  };
+  let mac: string | undefined;
+  return {
+    type: 'vxlan',
+    mtu: spec.mtu,
+    async register(signal) {
+      const { link } = await ensureVxlanDevice(runners.ip, spec, logger, { signal });
+      mac = link.mac;
+      return { backendType: 'vxlan', backendData: { VNI: vni, VtepMAC: link.mac } };
+    },
+    async start(own, network, signal): Promise<DataPlane> {
+      const ext = await readLink(runners.ip, iface.name, signal);
+      const connected = ext ? connectedNetworks(ext) : [];
+      const scope = {
+        routeDevices: directRouting ? [spec.name, iface.name] : [spec.name],
+        vxlanDevice: spec.name,
+        network,
+      };
+      const reconciler = new Reconciler(
+        runners,
+        (s) => readDataPlaneState(runners, scope, s),
+        logger,
+      );
+      const skips = new SkipReporter((m, f) => logger.warn(m, f));
+      const ensureDevice = async (quiet: boolean, s?: AbortSignal): Promise<void> => {
+        const r = await ensureVxlanDevice(runners.ip, spec, logger, { mac, signal: s, quiet });
+        if (r.created && quiet) {
+          logger.warn(
+            'VXLAN device was missing or changed; rebuilt it and re-programming every peer',
+            { device: spec.name },
+          );
+          reconciler.invalidate();
+        }
+        await ensureSubnetAddress(runners.ip, r.link, own.subnets.ipv4, network, s);
+      };
+      await ensureDevice(false, signal);
+      return {
+        async sync(peers, full, s) {
+          if (full) await ensureDevice(true, s);
+          const topo = { device: spec.name, externalDevice: iface.name, connected, directRouting };
+          const { state, skipped } = vxlanDesiredState(peers, topo);
+          skips.report(skipped);
+          const r = await reconciler.reconcile(state, full, s);
+          return {
+            changes: r.ops.length,
+            programmedPeers: peers.length - skipped.length,
+            skippedPeers: skipped.map((x) => x.peer),
+          };
+        },
+      };
+    },
+  };
+};
