@@ -1,0 +1,102 @@
+import { lab, waitUntil } from './lab-harness';
+
+jest.setTimeout(120_000);
+const RECONCILE_S = 2;
+const HOSTS = [1, 2, 3];
+
+describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend) => {
+  const dev = backend === 'vxlan' ? 'flannel.1' : 'eth0';
+  const routes = (h: number): Promise<string> =>
+    lab.exec(`h${h}`, ['ip', 'route', 'show', 'dev', dev]);
+
+  beforeAll(async () => {
+    await lab.down();
+    await lab.up(backend, `--reconcile-interval=${RECONCILE_S}`);
+  });
+  afterAll(async () => {
+    await lab.down();
+  });
+
+  it('gives a full mesh: every container pings every other host’s container', async () => {
+    for (const from of HOSTS) {
+      for (const to of HOSTS.filter((h) => h !== from)) {
+        const code = await lab.status(`c${from}`, [
+          'ping',
+          '-c',
+          '1',
+          '-W',
+          '2',
+          lab.containerIp(to),
+        ]);
+        expect({ from, to, code }).toEqual({ from, to, code: 0 });
+      }
+    }
+  });
+
+  it('puts back a route (and, for vxlan, a neighbour and an FDB entry) deleted by hand within one reconcile interval', async () => {
+    const target = lab.subnet(3);
+    const gw = target.replace(/\/\d+$/, '');
+    await lab.exec('h1', ['ip', 'route', 'del', target, 'dev', dev]);
+    let mac = '';
+    if (backend === 'vxlan') {
+      mac = (await lab.exec('h1', ['ip', 'neigh', 'show', gw, 'dev', dev])).split(' ')[2]!;
+      await lab.exec('h1', ['ip', 'neigh', 'del', gw, 'dev', dev]);
+      await lab.exec('h1', ['bridge', 'fdb', 'del', mac, 'dev', dev, 'self']);
+    }
+    const took = await waitUntil(
+      async () => {
+        const ok = (await routes(1)).includes(target);
+        if (backend !== 'vxlan') return ok;
+        const neigh = await lab.exec('h1', ['ip', 'neigh', 'show', 'dev', dev]);
+        const fdb = await lab.exec('h1', ['bridge', 'fdb', 'show', 'dev', dev]);
+        return ok && neigh.includes(`${gw} lladdr ${mac}`) && fdb.includes(mac);
+      },
+      'the deleted entries to come back',
+      (RECONCILE_S + 3) * 1000,
+    );
+    expect(took).toBeLessThanOrEqual((RECONCILE_S + 3) * 1000);
+    expect(await lab.status('c1', ['ping', '-c', '1', '-W', '2', lab.containerIp(3)])).toBe(0);
+  });
+
+  it('keeps subnet, VTEP MAC and traffic across SIGKILL and restart: a 10 Hz ping loses nothing', async () => {
+    const subnet = lab.subnet(1);
+    const macOf = async (): Promise<string> =>
+      backend === 'vxlan'
+        ? (await lab.exec('h1', ['cat', '/sys/class/net/flannel.1/address'])).trim()
+        : '';
+    const mac = await macOf();
+    const pinging = lab.exec('c2', [
+      'ping',
+      '-i',
+      '0.1',
+      '-c',
+      '60',
+      '-W',
+      '1',
+      lab.containerIp(1),
+    ]);
+    await new Promise((r) => setTimeout(r, 1000)); // let the ping run before the restart
+    await lab.killAndRestart(1);
+    await waitUntil(
+      async () =>
+        /data plane in sync|wrote subnet file/.test(
+          await lab.exec('h1', ['tail', '-n', '5', '/run/ftlab/h1/flanneld.log']),
+        ),
+      'the restarted agent',
+    );
+    const out = await pinging;
+    expect(out).toMatch(/60 packets transmitted, 60 received, 0% packet loss/);
+    expect(lab.subnet(1)).toBe(subnet);
+    expect(await macOf()).toBe(mac);
+  });
+
+  it('removes a host from the others’ routes when its agent stops and its lease is deleted', async () => {
+    const gone = lab.subnet(3);
+    process.kill(lab.pid(3), 'SIGTERM');
+    await lab.etcdctl(['del', `/coreos.com/network/subnets/${gone.replace('/', '-')}`]);
+    for (const h of [1, 2]) {
+      await waitUntil(async () => !(await routes(h)).includes(gone), `h${h} to drop ${gone}`);
+    }
+    expect(await lab.status('c1', ['ping', '-c', '1', '-W', '2', lab.containerIp(2)])).toBe(0);
+  });
+});
