@@ -26,10 +26,13 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 cd "$repo"
-# npm ci only when node_modules is missing or older than the lock file.
+# Install from the lock file when node_modules is missing or older than it. `npm install`, not
+# `npm ci`: npm 11 leaves other platforms' optional bindings (jest's unrs-resolver) out of the lock
+# file and `npm ci` then refuses it as out of sync; `npm install` installs the same locked versions
+# and leaves the lock file untouched.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "setup: npm install (from package-lock.json)"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 echo "setup: building"
 npm run --silent build
