@@ -21,11 +21,5 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 status=0
 npx --no-install jest --runInBand --forceExit --json --outputFile="$results" "$@" || status=$?
-node -e '
-  const r = require(process.argv[1]);
-  const skipped = r.numPendingTests + r.numTodoTests;
-  if (skipped > 0) console.log(`test: ${skipped} skipped tests count as failures here`);
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests + skipped} failed`);
-  process.exit(r.numFailedTests + skipped > 0 || r.numTotalTests === 0 ? 1 : 0);
-' "$results" || status=1
+node scripts/test-summary.mjs "$results" || status=1
 exit "$status"
