@@ -6,6 +6,7 @@ import { makeState } from './kernel-state';
 
 interface JsonRoute {
   dst?: string;
+  metric?: number;
   gateway?: string;
   protocol?: string;
   flags?: string[];
@@ -33,7 +34,10 @@ export function parseOwnedRoutes(stdout: string, dev: string, network: Cidr): Ro
   return parseArray<JsonRoute>(stdout).flatMap((r) => {
     const dst =
       r.dst === undefined ? undefined : parseCidr(r.dst.includes('/') ? r.dst : `${r.dst}/32`);
-    if (!dst || !r.gateway || r.protocol === 'kernel' || !cidrContains(network, dst)) return [];
+    // We never set a metric: a route with one is someone else's, and `route replace` would not
+    // replace it anyway (it would add a second route beside it).
+    if (!dst || !r.gateway || r.protocol === 'kernel' || r.metric !== undefined) return [];
+    if (!cidrContains(network, dst)) return [];
     const dstText = r.dst!.includes('/') ? r.dst! : `${r.dst!}/32`;
     return [{ dst: dstText, gateway: r.gateway, dev, onlink: (r.flags ?? []).includes('onlink') }];
   });
@@ -50,11 +54,12 @@ export function parseNeighbours(stdout: string, dev: string): NeighbourEntry[] {
 
 /** Permanent FDB entries with a remote destination on `dev`. @internal */
 export function parseFdb(stdout: string, dev: string): FdbEntry[] {
-  return parseArray<JsonFdb>(stdout).flatMap((f) =>
-    f.mac && f.dst && f.state === 'permanent'
-      ? [{ mac: f.mac.toLowerCase(), dst: f.dst, dev }]
-      : [],
-  );
+  return parseArray<JsonFdb>(stdout).flatMap((f) => {
+    const mac = f.mac?.toLowerCase();
+    // The all-zero MAC is a default-destination (flooding) entry an admin may add; never ours.
+    if (!mac || !f.dst || f.state !== 'permanent' || mac === '00:00:00:00:00:00') return [];
+    return [{ mac, dst: f.dst, dev }];
+  });
 }
 
 /** Where a backend's owned entries live. */

@@ -1,5 +1,5 @@
 import type { Lease, SubnetPair } from '@flannel-ts/core';
-import { formatSubnetKey, sameSubnets } from '@flannel-ts/core';
+import { cidrsOverlap, formatSubnetKey } from '@flannel-ts/core';
 import type { LeaseBatch } from './lease-store';
 
 /**
@@ -16,8 +16,11 @@ export class PeerSet {
   ) {}
 
   private put(lease: Lease): boolean {
-    if (sameSubnets(lease.subnets, this.own) || !this.accepts(lease))
+    // Anything overlapping our own IPv4 subnet is never a peer: routing it away would cut off our
+    // own containers (e.g. a hand-edited or dual-stack variant of our key).
+    if (cidrsOverlap(lease.subnets.ipv4, this.own.ipv4) || !this.accepts(lease)) {
       return this.drop(lease.subnets);
+    }
     const key = formatSubnetKey(lease.subnets);
     const before = this.peers.get(key);
     this.peers.set(key, lease);

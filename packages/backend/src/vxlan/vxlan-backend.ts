@@ -1,3 +1,4 @@
+import { FlannelError } from '@flannel-ts/core';
 import type { Backend, BackendFactory, DataPlane } from '../backend';
 import { boolOption, intOption } from '../backend-options';
 import { ensureSubnetAddress, readLink } from '../links';
@@ -58,6 +59,12 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
       const skips = new SkipReporter((m, f) => logger.warn(m, f));
       const ensureDevice = async (quiet: boolean, s?: AbortSignal): Promise<void> => {
         const r = await ensureVxlanDevice(runners.ip, spec, logger, { mac, signal: s, quiet });
+        if (mac && r.link.mac !== mac) {
+          throw new FlannelError(
+            'VTEP_MAC_CHANGED',
+            `${spec.name} has MAC ${r.link.mac} but our lease advertises ${mac}; restart flanneld to advertise the new one`,
+          );
+        }
         if (r.created && quiet) {
           logger.warn(
             'VXLAN device was missing or changed; rebuilt it and re-programming every peer',

@@ -1,0 +1,286 @@
+import { formatCidr, parseCidr, systemClock } from '@flannel-ts/core';
+import type { Cidr, Clock, Lease, LeaseAttrs, Logger, SubnetPair } from '@flannel-ts/core';
+import type { DataPlane, SyncReport } from '@flannel-ts/backend';
+import { InMemoryLeaseStore } from '@flannel-ts/subnet/testing';
+import { runDataPlane } from '../../src/data-plane-loop';
+
+const subnets = (v4: string): SubnetPair => ({ ipv4: parseCidr(v4) as Cidr });
+const vxlan = (publicIp: string, mac: string): LeaseAttrs => ({
+  publicIp,
+  publicIpv6: null,
+  backendType: 'vxlan',
+  backendData: { VNI: 1, VtepMAC: mac },
+});
+
+const OWN = subnets('10.5.1.0/24');
+const A = subnets('10.5.2.0/24');
+const B = subnets('10.5.3.0/24');
+const C = subnets('10.5.4.0/24');
+const HOST_GW = subnets('10.5.9.0/24');
+
+/** One `sync` call: the peers' subnets (sorted) and whether it was a full pass. */
+interface SyncCall {
+  readonly peers: string[];
+  readonly full: boolean;
+}
+
+/** A DataPlane that records every sync; can fail the next syncs or hold one until released. */
+class RecordingDataPlane implements DataPlane {
+  readonly calls: SyncCall[] = [];
+  readonly failures: Error[] = [];
+  gate: Promise<void> | undefined;
+
+  async sync(peers: readonly Lease[], full: boolean, signal?: AbortSignal): Promise<SyncReport> {
+    this.calls.push({ peers: peers.map((p) => formatCidr(p.subnets.ipv4)).sort(), full });
+    if (this.gate) await this.gate;
+    signal?.throwIfAborted();
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+    return { changes: peers.length, programmedPeers: peers.length, skippedPeers: [] };
+  }
+}
+
+/** A clock that only moves when the test says so; sleeps end when it passes their deadline. */
+class ManualClock implements Clock {
+  private t = 1_700_000_000_000;
+  private sleepers: { at: number; resolve: () => void }[] = [];
+
+  now(): number {
+    return this.t;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new Error('aborted'));
+      const sleeper = { at: this.t + ms, resolve };
+      this.sleepers.push(sleeper);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.sleepers = this.sleepers.filter((s) => s !== sleeper);
+          reject(new Error('aborted'));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  advance(ms: number): void {
+    this.t += ms;
+    const due = this.sleepers.filter((s) => s.at <= this.t);
+    this.sleepers = this.sleepers.filter((s) => s.at > this.t);
+    for (const s of due) s.resolve();
+  }
+}
+
+function recordingLogger(): Logger & { lines: { level: string; message: string }[] } {
+  const lines: { level: string; message: string }[] = [];
+  const at = (level: string) => (message: string) => void lines.push({ level, message });
+  const logger = {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    child: () => logger,
+    lines,
+  };
+  return logger;
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await systemClock.sleep(10);
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Lets every pending promise callback and timer of this turn run. */
+const settle = (): Promise<void> => systemClock.sleep(20);
+
+const running: { abort: AbortController; done: Promise<void> }[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    r.abort.abort();
+    await r.done;
+  }
+});
+
+function start(options: { clock?: Clock; reconcileIntervalMs?: number } = {}) {
+  const store = new InMemoryLeaseStore();
+  const own = store.put(OWN, vxlan('192.0.2.10', 'aa:bb:cc:dd:ee:10'));
+  store.put(A, vxlan('192.0.2.11', 'aa:bb:cc:dd:ee:01'));
+  store.put(HOST_GW, { publicIp: '192.0.2.19', publicIpv6: null, backendType: 'host-gw' });
+  const dataPlane = new RecordingDataPlane();
+  const logger = recordingLogger();
+  const clock = options.clock ?? new ManualClock();
+  const abort = new AbortController();
+  const launch = (): Promise<void> => {
+    const done = runDataPlane({
+      store,
+      dataPlane,
+      own,
+      backendType: 'vxlan',
+      reconcileIntervalMs: options.reconcileIntervalMs ?? 60_000,
+      clock,
+      logger,
+      signal: abort.signal,
+    });
+    running.push({ abort, done });
+    return done;
+  };
+  return { store, dataPlane, logger, abort, launch, calls: dataPlane.calls };
+}
+
+describe('runDataPlane', () => {
+  it('starts with a full sync of the listed peers, without our own or other backends’ leases', async () => {
+    const t = start();
+    void t.launch();
+
+    await until(() => t.calls.length >= 1, 'the first sync');
+    expect(t.calls[0]).toEqual({ peers: ['10.5.2.0/24'], full: true });
+  });
+
+  it('syncs incrementally when a peer’s lease is put or removed', async () => {
+    const t = start();
+    void t.launch();
+    await until(() => t.calls.length >= 1, 'the first sync');
+
+    t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
+    await until(() => t.calls.length >= 2, 'a sync after the put');
+    t.store.delete(A);
+    await until(() => t.calls.length >= 3, 'a sync after the delete');
+
+    expect(t.calls.slice(1)).toEqual([
+      { peers: ['10.5.2.0/24', '10.5.3.0/24'], full: false },
+      { peers: ['10.5.3.0/24'], full: false },
+    ]);
+  });
+
+  it('never passes our own lease or another backend’s lease to sync, and does not sync for them', async () => {
+    const t = start();
+    void t.launch();
+    await until(() => t.calls.length >= 1, 'the first sync');
+
+    t.store.put(OWN, vxlan('192.0.2.10', 'aa:bb:cc:dd:ee:10')); // our own renewal
+    t.store.put(C, { publicIp: '192.0.2.14', publicIpv6: null, backendType: 'host-gw' });
+    t.store.put(A, vxlan('192.0.2.11', 'aa:bb:cc:dd:ee:01')); // a peer's renewal, unchanged
+    t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
+    await until(() => t.calls.some((c) => c.peers.includes('10.5.3.0/24')), 'a sync with B');
+    await settle();
+
+    // Only B's lease changed the peer set, so it alone caused a sync.
+    expect(t.calls).toEqual([
+      { peers: ['10.5.2.0/24'], full: true },
+      { peers: ['10.5.2.0/24', '10.5.3.0/24'], full: false },
+    ]);
+  });
+
+  it('folds lease changes that arrive during a sync into one more sync', async () => {
+    const t = start();
+    let release = (): void => undefined;
+    t.dataPlane.gate = new Promise((resolve) => (release = resolve));
+    void t.launch();
+    await until(() => t.calls.length >= 1, 'the first sync to begin');
+
+    t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
+    t.store.put(C, vxlan('192.0.2.13', 'aa:bb:cc:dd:ee:03'));
+    await settle(); // the watch applies both events while the first sync is still running
+    t.dataPlane.gate = undefined;
+    release();
+    await until(() => t.calls.length >= 2, 'the follow-up sync');
+    await settle();
+
+    expect(t.calls).toEqual([
+      { peers: ['10.5.2.0/24'], full: true },
+      { peers: ['10.5.2.0/24', '10.5.3.0/24', '10.5.4.0/24'], full: false },
+    ]);
+  });
+
+  it('retries a failed sync as a full sync within a second, long before the next periodic pass', async () => {
+    const clock = new ManualClock();
+    const t = start({ clock, reconcileIntervalMs: 60_000 });
+    void t.launch();
+    await until(() => t.calls.length >= 1, 'the first sync');
+
+    t.dataPlane.failures.push(new Error('ip -force -batch - failed (exit 1): no such device'));
+    t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
+    await until(
+      () => t.logger.lines.some((l) => l.message === 'data plane sync failed; retrying'),
+      'the failure to be handled',
+    );
+    clock.advance(1000);
+    await until(() => t.calls.length >= 3, 'the retry');
+
+    expect(t.calls.slice(1)).toEqual([
+      { peers: ['10.5.2.0/24', '10.5.3.0/24'], full: false },
+      { peers: ['10.5.2.0/24', '10.5.3.0/24'], full: true },
+    ]);
+  });
+
+  it('logs a repeated failure once, and logs when the data plane is back in sync', async () => {
+    const clock = new ManualClock();
+    const t = start({ clock });
+    const boom = (): Error => new Error('bridge -force -batch - failed (exit 1)');
+    t.dataPlane.failures.push(boom(), boom());
+    void t.launch();
+    await until(() => t.calls.length >= 1, 'the first sync');
+    await until(() => t.logger.lines.some((l) => l.level === 'error'), 'the first failure');
+    clock.advance(1000);
+    await until(() => t.calls.length >= 2, 'the first retry');
+    await settle();
+    clock.advance(1000);
+    await until(() => t.calls.length >= 3, 'the second retry');
+    await until(() => t.logger.lines.some((l) => l.level === 'info'), 'the recovery');
+
+    expect(t.calls.map((c) => c.full)).toEqual([true, true, true]);
+    expect(t.logger.lines.filter((l) => l.level !== 'debug')).toEqual([
+      { level: 'error', message: 'data plane sync failed; retrying' },
+      { level: 'info', message: 'data plane in sync' },
+    ]);
+  });
+
+  it('runs a full sync again once the reconcile interval has passed', async () => {
+    const clock = new ManualClock();
+    const t = start({ clock, reconcileIntervalMs: 10_000 });
+    void t.launch();
+    await until(() => t.calls.length >= 1, 'the first sync');
+    await settle();
+
+    clock.advance(10_000);
+    await until(() => t.calls.length >= 2, 'the periodic sync');
+
+    expect(t.calls[1]).toEqual({ peers: ['10.5.2.0/24'], full: true });
+  });
+
+  it('keeps running periodic full syncs on the real clock with a short interval', async () => {
+    const t = start({ clock: systemClock, reconcileIntervalMs: 20 });
+    void t.launch();
+
+    await until(() => t.calls.filter((c) => c.full).length >= 3, 'three full syncs');
+    expect(t.calls.every((c) => c.peers.join() === '10.5.2.0/24')).toBe(true);
+  });
+
+  it('ends when the signal aborts while it waits', async () => {
+    const t = start();
+    const done = t.launch();
+    await until(() => t.calls.length >= 1, 'the first sync');
+    await settle();
+
+    t.abort.abort();
+
+    await expect(done).resolves.toBeUndefined();
+  });
+
+  it('ends when the signal aborts during a sync, without logging an error', async () => {
+    const t = start();
+    t.dataPlane.gate = new Promise((resolve) =>
+      t.abort.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    const done = t.launch();
+    await until(() => t.calls.length >= 1, 'the first sync to begin');
+
+    t.abort.abort();
+
+    await expect(done).resolves.toBeUndefined();
+    expect(t.calls).toHaveLength(1);
+    expect(t.logger.lines.filter((l) => l.level === 'error')).toEqual([]);
+  });
+});
