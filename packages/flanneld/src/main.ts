@@ -161,7 +161,9 @@ export async function main(
     return parsed.code;
   }
   const { config } = parsed;
-  const logger = createLogger({ format: config.logFormat, verbosity: config.verbosity });
+  const logger = createLogger({ format: config.logFormat, verbosity: config.verbosity }).child({
+    component: 'main',
+  });
   logger.info('CLI flags config', describeConfig(config));
   const ctl = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {

@@ -1,9 +1,10 @@
 import type { Clock, Logger } from '@flannel-ts/core';
+import { formatCidr, formatIp } from '@flannel-ts/core';
 import { Backoff, errorMessage } from '@flannel-ts/core';
 import { StoreUnavailableError } from './errors';
 import type { LeaseStore } from './lease-store';
 import { formatConfigIssue, parseNetworkConfig } from './network-config';
-import type { ConfigIssue, NetworkConfig } from './network-config';
+import type { ConfigIssue, NetworkConfig, SubnetRange } from './network-config';
 
 /** Upstream's exact text for a missing config key (SPEC 1.1). */
 export const CONFIG_NOT_FOUND =
@@ -82,8 +83,23 @@ export async function loadNetworkConfig(options: LoadNetworkConfigOptions): Prom
       continue;
     }
     for (const w of parsed.warnings) logger.warn(w);
+    logger.info('found network config', describeNetworkConfig(parsed.config));
     if (lastReport) logger.info('network config is valid now; going on');
     return parsed.config;
   }
   throw signal.reason instanceof Error ? signal.reason : new Error(errorMessage(signal.reason));
+}
+
+function describeRange(r: SubnetRange): string {
+  const f = r.network.family;
+  return `${formatCidr(r.network)} subnets /${r.subnetLen} from ${formatIp({ family: f, value: r.subnetMin })} to ${formatIp({ family: f, value: r.subnetMax })}`;
+}
+
+/** Log fields summarising a network config (never the raw JSON, which may carry backend secrets). */
+export function describeNetworkConfig(c: NetworkConfig): Record<string, unknown> {
+  return {
+    backend: c.backend.type,
+    ...(c.ipv4 ? { ipv4: describeRange(c.ipv4) } : {}),
+    ...(c.ipv6 ? { ipv6: describeRange(c.ipv6) } : {}),
+  };
 }

@@ -147,6 +147,17 @@ export class LeaseManager {
     const { clock, logger, store } = this.options;
     let current = lease;
     let renewAt = clock.now() + this.ttlSeconds * 1000 - this.options.renewMarginMs;
+    logger.info(
+      lease.ttlLeaseId === '0'
+        ? 'holding a reservation; it is never renewed'
+        : 'lease renewal scheduled',
+      {
+        subnet: describeSubnets(lease.subnets),
+        ...(lease.ttlLeaseId === '0'
+          ? {}
+          : { renewAt: new Date(renewAt).toISOString(), ttlSeconds: this.ttlSeconds }),
+      },
+    );
     const own = watchOwnLease({ store, lease, publicIp: attrs.publicIp, signal, logger });
     try {
       while (!signal.aborted) {
