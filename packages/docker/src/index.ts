@@ -1,3 +1,12 @@
 export { parseSubnetEnv, renderSubnetEnv } from './subnet-env';
 export type { PreviousSubnetEnv, SubnetEnv } from './subnet-env';
 export { FileWriteError, readPreviousSubnetEnv, writeFileAtomic } from './subnet-file';
+export {
+  conflictingRoutes,
+  dockerOptVars,
+  InvalidIpMasqError,
+  renderDockerOpts,
+} from './docker-opts';
+export type { DockerOptsOptions, SubnetVars } from './docker-opts';
+export { runDockerOptsCli } from './docker-opts-cli';
+export { parseEnvLines } from './subnet-env';

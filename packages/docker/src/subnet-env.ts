@@ -40,7 +40,7 @@ export interface PreviousSubnetEnv {
 }
 
 /** Reads `KEY=value` lines (dotenv-like: `#` comments, optional quotes, optional `export `). */
-function parseLines(text: string): { vars: Map<string, string>; problems: string[] } {
+export function parseEnvLines(text: string): { vars: Map<string, string>; problems: string[] } {
   const vars = new Map<string, string>();
   const problems: string[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -84,7 +84,7 @@ function readCidr(
 
 /** Parses a previous subnet file; never throws: what cannot be trusted is left out and explained. */
 export function parseSubnetEnv(text: string): PreviousSubnetEnv {
-  const { vars, problems } = parseLines(text);
+  const { vars, problems } = parseEnvLines(text);
   return {
     network: readCidr(vars, 'FLANNEL_NETWORK', 4, problems),
     subnet: readCidr(vars, 'FLANNEL_SUBNET', 4, problems),
