@@ -10,3 +10,5 @@ export {
 export type { DockerOptsOptions, SubnetVars } from './docker-opts';
 export { runDockerOptsCli } from './docker-opts-cli';
 export { parseEnvLines } from './subnet-env';
+export { DaemonJsonError, mergeDaemonJson, updateDaemonJson } from './daemon-json';
+export type { BridgeSettings } from './daemon-json';
