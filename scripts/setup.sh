@@ -13,6 +13,8 @@ have iptables || need+=(iptables)
 have ping || need+=(iputils-ping)
 have openssl || need+=(openssl)
 have shellcheck || need+=(shellcheck)
+have systemd-notify || need+=(systemd)
+have python3 || need+=(python3)
 have node || need+=(nodejs npm)
 
 if [ "${#need[@]}" -gt 0 ]; then

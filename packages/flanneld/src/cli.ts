@@ -28,7 +28,8 @@ const flag = (name: string, kind: FlagKind, help: string, defaultText?: string):
 
 /**
  * Every flag flanneld accepts, in help order. Defaults are upstream's (SPEC 5.1) except for our own
- * additions `--reconcile-interval` and `--log-format`.
+ * additions `--reconcile-interval`, `--log-format`, `--docker-opts-file` and
+ * `--docker-daemon-json`.
  */
 export const FLAGS: readonly FlagDef[] = [
   flag(
@@ -72,6 +73,18 @@ export const FLAGS: readonly FlagDef[] = [
   flag('healthz-ip', 'string', 'address the health server listens on', '0.0.0.0'),
   flag('healthz-port', 'int', 'port of the health server (0 = disabled)', '0'),
   flag('reconcile-interval', 'int', 'seconds between data-plane reconciliations', '10'),
+  flag(
+    'docker-opts-file',
+    'string',
+    'after the subnet file, also write dockerd options here (as mk-docker-opts.sh -f <subnet-file> -d <file>)',
+    '',
+  ),
+  flag(
+    'docker-daemon-json',
+    'string',
+    'after the subnet file, merge bip, mtu and ip-masq into this dockerd daemon.json',
+    '',
+  ),
   flag('log-format', 'string', 'log format: text or json', 'text'),
   flag('v', 'int', 'log verbosity (10 = most detailed)', '0'),
   { ...flag('version', 'bool', 'print the version and exit', 'false'), noEnv: true },
@@ -215,6 +228,8 @@ const METAVARS: Readonly<Record<string, string>> = {
   'healthz-ip': 'ip',
   'healthz-port': 'port',
   'reconcile-interval': 'seconds',
+  'docker-opts-file': 'file',
+  'docker-daemon-json': 'file',
   'log-format': 'text|json',
   v: 'level',
 };

@@ -39,6 +39,10 @@ export interface Config {
   readonly ipBlackholeRoute: boolean;
   readonly healthz: { readonly ip: string; readonly port: number };
   readonly reconcileIntervalSeconds: number;
+  /** Write mk-docker-opts output here after the subnet file (our addition). */
+  readonly dockerOptsFile?: string;
+  /** Merge dockerd bridge settings into this daemon.json after the subnet file (our addition). */
+  readonly dockerDaemonJson?: string;
   readonly verbosity: number;
   readonly logFormat: 'text' | 'json';
 }
@@ -231,6 +235,8 @@ function validateConfig(values: Values): { errors: string[]; config?: Config } {
       ifaceCanReach: opt('iface-can-reach'),
       publicIp: opt('public-ip'),
       publicIpv6: opt('public-ipv6'),
+      dockerOptsFile: opt('docker-opts-file'),
+      dockerDaemonJson: opt('docker-daemon-json'),
     }),
     subnetFile: str('subnet-file'),
     renewMarginMinutes: num('subnet-lease-renew-margin'),

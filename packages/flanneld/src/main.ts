@@ -18,6 +18,8 @@ import type { LeaseStore, NetworkConfig } from '@flannel-ts/subnet';
 import { describeConfig, parseConfig } from './config';
 import { runDataPlane } from './data-plane-loop';
 import { enableIpForwarding } from './sysctl';
+import { writeDockerFiles } from './docker-files';
+import { notifyReady } from './systemd-notify';
 import type { Config } from './config';
 import { createLogger } from './logger';
 import { discoverInterface } from './network-inventory';
@@ -46,7 +48,12 @@ async function previousSubnets(config: Config, logger: Logger): Promise<SubnetPa
   return prev.subnet ? { ipv4: prev.subnet, ipv6: prev.ipv6Subnet } : undefined;
 }
 
-async function run(config: Config, logger: Logger, signal: AbortSignal): Promise<void> {
+async function run(
+  config: Config,
+  env: Readonly<Record<string, string | undefined>>,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<void> {
   const store: LeaseStore = await createEtcdLeaseStore({
     ...config.etcd,
     logger: logger.child({ component: 'etcd' }),
@@ -95,18 +102,18 @@ async function run(config: Config, logger: Logger, signal: AbortSignal): Promise
       renewMarginMs: config.renewMarginMinutes * 60_000,
     });
     const lease = await leases.acquire({ config: network, attrs, previous }, signal);
-    await writeFileAtomic(
-      config.subnetFile,
-      renderSubnetEnv({
-        network: network.ipv4?.network,
-        subnet: lease.subnets.ipv4,
-        ipv6Network: network.ipv6?.network,
-        ipv6Subnet: lease.subnets.ipv6,
-        mtu: backend.mtu,
-        ipMasq: config.ipMasq,
-      }),
-    );
+    const subnetEnv = renderSubnetEnv({
+      network: network.ipv4?.network,
+      subnet: lease.subnets.ipv4,
+      ipv6Network: network.ipv6?.network,
+      ipv6Subnet: lease.subnets.ipv6,
+      mtu: backend.mtu,
+      ipMasq: config.ipMasq,
+    });
+    await writeFileAtomic(config.subnetFile, subnetEnv);
     logger.info('wrote subnet file', { file: config.subnetFile });
+    await writeDockerFiles(config, subnetEnv, logger);
+    await notifyReady(env, logger);
     const dataPlane = network.ipv4
       ? await backend.start(lease, network.ipv4.network, signal)
       : undefined;
@@ -175,7 +182,7 @@ export async function main(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await run(config, logger, ctl.signal);
+    await run(config, env, logger, ctl.signal);
     logger.info('Exiting cleanly...');
     return 0;
   } catch (err) {

@@ -19,10 +19,15 @@ export interface Agent {
   exited: Promise<number | null>;
 }
 
-export function startAgent(args: readonly string[], subnetFile: string): Agent {
+export function startAgent(
+  args: readonly string[],
+  subnetFile: string,
+  env: Record<string, string> = {},
+): Agent {
   if (!existsSync(FLANNELD)) throw new Error(`${FLANNELD} missing: run npm run build first`);
   const child = spawn(process.execPath, [FLANNELD, `--subnet-file=${subnetFile}`, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startEtcd } from '@flannel-ts/subnet/testing';
 import type { EtcdServer } from '@flannel-ts/subnet/testing';
@@ -29,7 +30,13 @@ function newPrefix(): string {
   return `/e2e-${randomBytes(4).toString('hex')}/network`;
 }
 
-function agent(prefix: string, name: string, publicIp: string, extra: string[] = []): Agent {
+function agent(
+  prefix: string,
+  name: string,
+  publicIp: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Agent {
   const a = startAgent(
     [
       `--etcd-endpoints=${etcd.endpoint}`,
@@ -40,6 +47,7 @@ function agent(prefix: string, name: string, publicIp: string, extra: string[] =
       ...extra,
     ],
     join(ws.dir, `${name}.env`),
+    env,
   );
   running.push(a);
   return a;
@@ -174,5 +182,48 @@ describe('flanneld with the alloc backend against a real etcd', () => {
     const a = startAgent(['--no-such-flag'], join(ws.dir, 'flags.env'));
     expect(await a.exited).toBe(2);
     expect(a.output()).toMatch(/Usage: flanneld/);
+  });
+
+  it('writes dockerd options and daemon.json, then tells systemd it is ready', async () => {
+    const prefix = newPrefix();
+    await etcd.etcdctl(['put', `${prefix}/config`, ALLOC]);
+    const daemonJson = join(ws.dir, 'daemon.json');
+    await writeFile(daemonJson, '{"log-driver":"journald"}\n');
+    // A stand-in for systemd: a unix datagram socket (Node has none, so python3 listens), which
+    // prints each message with whether the subnet file existed when it arrived.
+    const sock = join(ws.dir, 'notify.sock');
+    const listener = spawn('python3', [
+      '-c',
+      'import os,socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("bound",flush=True)\nm=s.recv(4096).decode()\nprint(" ".join(m.split()),os.path.exists(sys.argv[2]),flush=True)',
+      sock,
+      join(ws.dir, 'docker.env'),
+    ]);
+    let heard = '';
+    listener.stdout.on('data', (d: Buffer) => (heard += d.toString()));
+    await waitFor(() => heard.includes('bound'), 'the notify socket');
+    const a = agent(
+      prefix,
+      'docker',
+      '10.77.6.1',
+      [
+        `--docker-opts-file=${join(ws.dir, 'docker_opts.env')}`,
+        `--docker-daemon-json=${daemonJson}`,
+      ],
+      { NOTIFY_SOCKET: sock },
+    );
+    await waitFor(() => /READY=1.* (True|False)/.test(heard), 'READY=1 on NOTIFY_SOCKET');
+    listener.kill();
+    // Ready only once the files exist, and attributed to the agent's own PID.
+    expect(heard).toContain(`READY=1 MAINPID=${a.child.pid} True`);
+    const subnet = (await readEnv(a.subnetFile))['FLANNEL_SUBNET']!;
+    expect(await readFile(join(ws.dir, 'docker_opts.env'), 'utf8')).toBe(
+      `DOCKER_OPT_BIP="--bip=${subnet}"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\nDOCKER_OPT_MTU="--mtu=1500"\nDOCKER_OPTS=" --bip=${subnet} --ip-masq=true --mtu=1500"\n`,
+    );
+    expect(JSON.parse(await readFile(daemonJson, 'utf8'))).toEqual({
+      'log-driver': 'journald',
+      bip: subnet,
+      mtu: 1500,
+      'ip-masq': true,
+    });
   });
 });
