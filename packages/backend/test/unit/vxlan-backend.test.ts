@@ -1,7 +1,8 @@
+import { createRecordingLogger } from '@flannel-ts/core/testing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlannelError, noopLogger, parseCidr } from '@flannel-ts/core';
-import type { Cidr, Lease, Logger } from '@flannel-ts/core';
+import type { Cidr, Lease } from '@flannel-ts/core';
 import {
   HOST_GW_NAT_MESSAGE,
   IpCommandError,
@@ -39,20 +40,6 @@ const iface: ExternalInterface = {
   address: '192.0.2.10',
   publicIp: '192.0.2.10',
 };
-
-function recordingLogger(): Logger & { lines: { level: string; message: string }[] } {
-  const lines: { level: string; message: string }[] = [];
-  const at = (level: string) => (message: string) => void lines.push({ level, message });
-  const logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: () => logger,
-    lines,
-  };
-  return logger;
-}
 
 /**
  * A host whose `ip`/`bridge` answers follow what the commands did: `link del` removes flannel.1,
@@ -124,7 +111,7 @@ describe('vxlan backend register', () => {
 
   it('reuses a compatible flannel.1 with its existing MAC', async () => {
     const h = fakeHost(COMPATIBLE);
-    const logger = recordingLogger();
+    const logger = createRecordingLogger();
     const backend = createVxlanBackend({ iface, options: {}, logger, runners: h });
 
     const data = await backend.register(signal);
@@ -146,7 +133,7 @@ describe('vxlan backend register', () => {
   ])('deletes a flannel.1 with %s and creates it anew', async (_name, existing) => {
     const h = fakeHost(existing);
     h.creates(LINK_ADD, freshDevice('02:11:22:33:44:55'));
-    const logger = recordingLogger();
+    const logger = createRecordingLogger();
     const backend = createVxlanBackend({ iface, options: {}, logger, runners: h });
 
     const data = await backend.register(signal);
@@ -304,7 +291,7 @@ describe('vxlan backend data plane', () => {
   it('rebuilds a deleted flannel.1 with the advertised MAC and re-programs every peer (D8)', async () => {
     const h = fakeHost(COMPATIBLE);
     programmed(h.host);
-    const logger = recordingLogger();
+    const logger = createRecordingLogger();
     const backend = createVxlanBackend({ iface, options: {}, logger, runners: h });
     await backend.register(signal);
     const dataPlane = await backend.start(own, network, signal);

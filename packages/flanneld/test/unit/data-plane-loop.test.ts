@@ -1,5 +1,6 @@
+import { createRecordingLogger } from '@flannel-ts/core/testing';
 import { formatCidr, parseCidr, systemClock } from '@flannel-ts/core';
-import type { Cidr, Clock, Lease, LeaseAttrs, Logger, SubnetPair } from '@flannel-ts/core';
+import type { Cidr, Clock, Lease, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 import type { DataPlane, SyncReport } from '@flannel-ts/backend';
 import { InMemoryLeaseStore } from '@flannel-ts/subnet/testing';
 import { runDataPlane } from '../../src/data-plane-loop';
@@ -73,20 +74,6 @@ class ManualClock implements Clock {
   }
 }
 
-function recordingLogger(): Logger & { lines: { level: string; message: string }[] } {
-  const lines: { level: string; message: string }[] = [];
-  const at = (level: string) => (message: string) => void lines.push({ level, message });
-  const logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: () => logger,
-    lines,
-  };
-  return logger;
-}
-
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await systemClock.sleep(10);
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
@@ -109,7 +96,7 @@ function start(options: { clock?: Clock; reconcileIntervalMs?: number } = {}) {
   store.put(A, vxlan('192.0.2.11', 'aa:bb:cc:dd:ee:01'));
   store.put(HOST_GW, { publicIp: '192.0.2.19', publicIpv6: null, backendType: 'host-gw' });
   const dataPlane = new RecordingDataPlane();
-  const logger = recordingLogger();
+  const logger = createRecordingLogger();
   const clock = options.clock ?? new ManualClock();
   const abort = new AbortController();
   const launch = (): Promise<void> => {

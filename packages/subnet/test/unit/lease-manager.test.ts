@@ -1,5 +1,6 @@
+import { createRecordingLogger } from '@flannel-ts/core/testing';
 import { parseCidr, systemClock } from '@flannel-ts/core';
-import type { LeaseAttrs, Logger } from '@flannel-ts/core';
+import type { LeaseAttrs } from '@flannel-ts/core';
 import {
   LeaseLostError,
   LeaseManager,
@@ -14,20 +15,6 @@ const cfg = parseNetworkConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"allo
 const config = (cfg.ok ? cfg.config : undefined) as NetworkConfig;
 const attrs: LeaseAttrs = { publicIp: '192.0.2.9', publicIpv6: null };
 
-function recordingLogger(): Logger & { lines: { level: string; message: string }[] } {
-  const lines: { level: string; message: string }[] = [];
-  const at = (level: string) => (message: string) => void lines.push({ level, message });
-  const logger = {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: () => logger,
-    lines,
-  };
-  return logger;
-}
-
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await systemClock.sleep(10);
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
@@ -40,7 +27,7 @@ function manager(
   return new LeaseManager({
     store,
     clock: systemClock,
-    logger: recordingLogger(),
+    logger: createRecordingLogger(),
     renewMarginMs: extra.renewMarginMs ?? 3_600_000,
     ttlSeconds: extra.ttlSeconds,
   });
@@ -142,7 +129,7 @@ describe('LeaseManager.maintain', () => {
 describe('loadNetworkConfig', () => {
   it('reports a missing then an invalid config once each, and goes on when it becomes valid', async () => {
     const store = new InMemoryLeaseStore();
-    const logger = recordingLogger();
+    const logger = createRecordingLogger();
     const ctl = new AbortController();
     const loading = loadNetworkConfig({ store, clock: systemClock, logger, signal: ctl.signal });
     await until(() => logger.lines.some((l) => l.level === 'error'), 'the missing-config error');

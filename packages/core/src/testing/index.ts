@@ -1,0 +1,2 @@
+export { createRecordingLogger, waitUntil } from './recording-logger';
+export type { LogLine, RecordingLogger } from './recording-logger';
