@@ -3,7 +3,7 @@ import type { Backend, BackendFactory, DataPlane } from '../backend';
 import { readLink } from '../links';
 import { SkipReporter, connectedNetworks } from '../peers';
 import { readDataPlaneState } from '../read-state';
-import { Reconciler } from '../reconciler';
+import { Reconciler, syncPeers } from '../reconciler';
 import { hostGwDesiredState } from './host-gw-desired';
 
 /** Upstream's refusal text when the public IP is not the interface's (SPEC 4.2). */
@@ -39,14 +39,9 @@ export const createHostGwBackend: BackendFactory = (ctx): Backend => {
       const skips = new SkipReporter((m, f) => logger.warn(m, f));
       return {
         async sync(peers, full, s) {
-          const { state, skipped } = hostGwDesiredState(peers, iface.name, connected);
-          skips.report(skipped);
-          const r = await reconciler.reconcile(state, full, s);
-          return {
-            changes: r.ops.length,
-            programmedPeers: peers.length - skipped.length,
-            skippedPeers: skipped.map((x) => x.peer),
-          };
+          const desired = hostGwDesiredState(peers, iface.name, connected);
+          skips.report(desired.skipped);
+          return syncPeers(reconciler, peers.length, desired, full, s);
         },
       };
     },

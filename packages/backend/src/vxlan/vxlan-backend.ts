@@ -4,7 +4,7 @@ import { boolOption, intOption } from '../backend-options';
 import { ensureSubnetAddress, readLink } from '../links';
 import { SkipReporter, connectedNetworks } from '../peers';
 import { readDataPlaneState } from '../read-state';
-import { Reconciler } from '../reconciler';
+import { Reconciler, syncPeers } from '../reconciler';
 import { ensureVxlanDevice } from './vxlan-device';
 import type { VxlanDeviceSpec } from './vxlan-device';
 import { vxlanDesiredState } from './vxlan-desired';
@@ -79,14 +79,9 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
         async sync(peers, full, s) {
           if (full) await ensureDevice(true, s);
           const topo = { device: spec.name, externalDevice: iface.name, connected, directRouting };
-          const { state, skipped } = vxlanDesiredState(peers, topo);
-          skips.report(skipped);
-          const r = await reconciler.reconcile(state, full, s);
-          return {
-            changes: r.ops.length,
-            programmedPeers: peers.length - skipped.length,
-            skippedPeers: skipped.map((x) => x.peer),
-          };
+          const desired = vxlanDesiredState(peers, topo);
+          skips.report(desired.skipped);
+          return syncPeers(reconciler, peers.length, desired, full, s);
         },
       };
     },
