@@ -46,6 +46,8 @@ export default tseslint.config(
     // Processes the agent runs by design, and test harnesses that start real etcd/flanneld.
     files: [
       'packages/backend/src/exec-ip-runner.ts',
+      // iptables-runner: the one place that runs the iptables binaries (no shell).
+      'packages/backend/src/iptables/iptables-runner.ts',
       // systemd-notify: Node cannot write to the unix datagram NOTIFY_SOCKET itself.
       'packages/flanneld/src/systemd-notify.ts',
       'packages/*/src/testing/**/*.ts',

@@ -27,3 +27,23 @@ export { vxlanDesiredState } from './vxlan/vxlan-desired';
 export type { VxlanTopology } from './vxlan/vxlan-desired';
 export { createHostGwBackend, HOST_GW_NAT_MESSAGE } from './host-gw/host-gw-backend';
 export { hostGwDesiredState } from './host-gw/host-gw-desired';
+export {
+  FORWARD_CHAIN,
+  MASQ_CHAIN,
+  formatRule,
+  forwardRules,
+  masqRules,
+  missingRules,
+  renderRestore,
+  tablesOf,
+} from './iptables/iptables-rules';
+export type { IptablesRule, IptablesTable, RenderRestoreOptions } from './iptables/iptables-rules';
+export { createIptablesRunner, IptablesError } from './iptables/iptables-runner';
+export type { IptablesRunner, IptablesRunnerOptions } from './iptables/iptables-runner';
+export { createIptablesManager, planIptables } from './iptables/iptables-manager';
+export type {
+  IptablesManager,
+  IptablesManagerOptions,
+  IptablesPlan,
+  IptablesPlanInput,
+} from './iptables/iptables-manager';

@@ -12,3 +12,7 @@ export { runDockerOptsCli } from './docker-opts-cli';
 export { parseEnvLines } from './subnet-env';
 export { DaemonJsonError, mergeDaemonJson, updateDaemonJson } from './daemon-json';
 export type { BridgeSettings } from './daemon-json';
+export type { BridgeNetworkSpec, DockerApi, DockerNetworkInfo } from './docker-api';
+export { createDockerodeDockerApi, DockerUnavailableError } from './dockerode-docker-api';
+export { checkDefaultBridge, flannelNetworkSpec } from './bridge-check';
+export type { LeasedBridge } from './bridge-check';

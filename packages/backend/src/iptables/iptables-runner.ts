@@ -1,0 +1,151 @@
+import { spawn } from 'node:child_process';
+import { FlannelError } from '@flannel-ts/core';
+import type { IptablesTable } from './iptables-rules';
+
+/**
+ * The seam through which every iptables read and write goes. Only this file starts iptables
+ * binaries, always as an argument list and never through a shell.
+ */
+export interface IptablesRunner {
+  /** What `iptables-save -t <table>` prints: `*table`, chain declarations, `-A` lines, `COMMIT`. */
+  save(table: IptablesTable, signal?: AbortSignal): Promise<string>;
+  /** Applies a payload with `iptables-restore --noflush` (plus `--wait` where supported), atomically. */
+  restore(payload: string, signal?: AbortSignal): Promise<void>;
+  /** True when the iptables binary knows `MASQUERADE --random-fully` (version ≥ 1.6.2). */
+  supportsRandomFully(signal?: AbortSignal): Promise<boolean>;
+}
+
+/** Options of {@link createIptablesRunner}. */
+export interface IptablesRunnerOptions {
+  /** Network namespace to run in (`ip netns exec <netns> …`), for tests in a throwaway namespace. */
+  readonly netns?: string;
+  /** @internal PATH to search instead of the process's, for tests of a host without iptables. */
+  readonly searchPath?: string;
+}
+
+/**
+ * An iptables command failed, or its binary is missing (then `exitCode` is undefined and the
+ * message says which package to install). The message reads like a shell transcript, plus the
+ * payload line iptables-restore complained about: `iptables-restore --noflush --wait failed
+ * (exit 1): iptables-restore: line 2 failed: … [line 2: -A NO-SUCH-CHAIN -j RETURN]`.
+ */
+export class IptablesError extends FlannelError {
+  readonly command: readonly string[];
+  readonly exitCode: number | undefined;
+  readonly stderr: string;
+
+  constructor(
+    failure: { command: readonly string[]; exitCode: number | undefined; stderr: string },
+    options: { missingBinary?: string; detail?: string; cause?: unknown } = {},
+  ) {
+    const command = failure.command.join(' ');
+    const message =
+      options.missingBinary === undefined
+        ? `${command} failed (exit ${failure.exitCode ?? 'by signal'}): ${failure.stderr.trim()}` +
+          (options.detail ?? '')
+        : `${command} failed: the \`${options.missingBinary}\` command was not found: ` +
+          // `ip` (for `ip netns exec`) comes from iproute2, everything else from iptables.
+          `install the ${options.missingBinary === 'ip' ? 'iproute2' : 'iptables'} package`;
+    // A missing binary stays missing; anything else (a racing writer, a lock) may pass next resync.
+    super('IPTABLES_FAILED', message, {
+      cause: options.cause,
+      retryable: options.missingBinary === undefined,
+    });
+    this.command = failure.command;
+    this.exitCode = failure.exitCode;
+    this.stderr = failure.stderr;
+  }
+}
+
+/** Builds the {@link IptablesRunner} that executes the real iptables binaries. */
+export function createIptablesRunner(options: IptablesRunnerOptions = {}): IptablesRunner {
+  const prefix = options.netns === undefined ? [] : ['ip', 'netns', 'exec', options.netns];
+  const env =
+    options.searchPath === undefined ? undefined : { ...process.env, PATH: options.searchPath };
+  const run = (command: string[], signal?: AbortSignal, input?: string) =>
+    execute([...prefix, ...command], { env, signal, input });
+  // The version cannot change while we run; ask once, but retry after a failure.
+  let version: Promise<string> | undefined;
+  const modern = async (signal?: AbortSignal) => {
+    version ??= run(['iptables', '--version'], signal).catch((err: unknown) => {
+      version = undefined;
+      throw err;
+    });
+    return atLeast(parseIptablesVersion(await version), [1, 6, 2]);
+  };
+
+  return {
+    save: (table, signal) => run(['iptables-save', '-t', table], signal),
+    async restore(payload, signal) {
+      // --wait (wait for the xtables lock instead of failing) exists from 1.6.2, as upstream checks.
+      const wait = (await modern(signal)) ? ['--wait'] : [];
+      await run(['iptables-restore', '--noflush', ...wait], signal, payload);
+    },
+    supportsRandomFully: (signal) => modern(signal),
+  };
+}
+
+/**
+ * `[1, 8, 9]` from `iptables v1.8.9 (nf_tables)`; undefined when no version is printed.
+ * @internal
+ */
+export function parseIptablesVersion(text: string): [number, number, number] | undefined {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(text);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+function atLeast(version: readonly number[] | undefined, wanted: readonly number[]): boolean {
+  if (version === undefined) return false;
+  for (const [i, want] of wanted.entries()) {
+    const have = version[i] ?? 0;
+    if (have !== want) return have > want;
+  }
+  return true;
+}
+
+interface ExecuteOptions {
+  readonly env: NodeJS.ProcessEnv | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly input: string | undefined;
+}
+
+/** Runs `argv` without a shell; resolves with stdout on exit 0, rejects with IptablesError otherwise. */
+function execute(argv: readonly string[], { env, signal, input }: ExecuteOptions): Promise<string> {
+  const [binary = '', ...args] = argv;
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, {
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(signal === undefined ? {} : { signal }),
+      ...(env === undefined ? {} : { env }),
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') return reject(err);
+      const failure = { command: argv, exitCode: undefined, stderr: '' };
+      reject(new IptablesError(failure, { missingBinary: binary, cause: err }));
+    });
+    child.on('close', (code) => {
+      if (code === 0) return resolve(text(stdout));
+      const failure = { command: argv, exitCode: code ?? undefined, stderr: text(stderr) };
+      // iptables-restore names only the line number; quote the line so the log alone explains it.
+      const lineNumber = /line (\d+)/.exec(failure.stderr)?.[1];
+      const line = lineNumber && input?.split('\n')[Number(lineNumber) - 1];
+      const detail = line ? ` [line ${lineNumber}: ${line}]` : '';
+      // Inside a namespace, `ip netns exec` reports a missing iptables binary itself.
+      const missing = /exec of "([^"]+)" failed: No such file or directory/.exec(failure.stderr);
+      reject(new IptablesError(failure, missing ? { missingBinary: missing[1] } : { detail }));
+    });
+    if (input !== undefined && child.stdin) {
+      // The binary may exit before reading everything; the exit status tells that story.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(input);
+    }
+  });
+}
+
+function text(chunks: Buffer[]): string {
+  return Buffer.concat(chunks).toString('utf8');
+}
