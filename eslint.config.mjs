@@ -39,7 +39,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['packages/subnet/src/etcd-lease-store.ts', 'packages/subnet/src/etcd-*.ts'],
+    files: [
+      'packages/subnet/src/etcd-lease-store.ts',
+      'packages/subnet/src/etcd-*.ts',
+      'packages/docker/src/dockerode-docker-api.ts',
+    ],
     rules: { 'no-restricted-imports': 'off' },
   },
   {
