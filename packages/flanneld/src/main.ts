@@ -1,4 +1,4 @@
-import type { Logger, SubnetPair } from '@flannel-ts/core';
+import type { Logger } from '@flannel-ts/core';
 import { FlannelError, errorMessage, systemClock } from '@flannel-ts/core';
 import type { BackendFactory, ExternalInterface } from '@flannel-ts/backend';
 import {
@@ -8,6 +8,7 @@ import {
   createVxlanBackend,
 } from '@flannel-ts/backend';
 import { readPreviousSubnetEnv, renderSubnetEnv, writeFileAtomic } from '@flannel-ts/docker';
+import type { PreviousSubnetEnv } from '@flannel-ts/docker';
 import {
   LeaseManager,
   StoreConfigError,
@@ -17,7 +18,8 @@ import {
 import type { LeaseStore, NetworkConfig } from '@flannel-ts/subnet';
 import { describeConfig, parseConfig } from './config';
 import { runDataPlane } from './data-plane-loop';
-import { enableIpForwarding } from './sysctl';
+import { enableIpForwarding, warnWithoutBrNetfilter } from './sysctl';
+import { setupTraffic } from './traffic';
 import { writeDockerFiles } from './docker-files';
 import { notifyReady } from './systemd-notify';
 import type { Config } from './config';
@@ -36,16 +38,16 @@ function exitCodeFor(err: unknown): number {
   return err instanceof FlannelError && err.code === 'USAGE' ? 2 : 1;
 }
 
-async function previousSubnets(config: Config, logger: Logger): Promise<SubnetPair | undefined> {
+/** What the previous subnet file says, if anything trustworthy (corrupt parts are warned about). */
+async function previousRun(config: Config, logger: Logger): Promise<PreviousSubnetEnv | undefined> {
   const prev = await readPreviousSubnetEnv(config.subnetFile);
-  if (!prev) return undefined;
-  if (prev.problems.length > 0) {
+  if (prev && prev.problems.length > 0) {
     logger.warn('ignoring what cannot be trusted in the previous subnet file', {
       file: config.subnetFile,
       problems: prev.problems,
     });
   }
-  return prev.subnet ? { ipv4: prev.subnet, ipv6: prev.ipv6Subnet } : undefined;
+  return prev;
 }
 
 async function run(
@@ -59,7 +61,8 @@ async function run(
     logger: logger.child({ component: 'etcd' }),
   });
   try {
-    const previous = await previousSubnets(config, logger);
+    const prev = await previousRun(config, logger);
+    const previous = prev?.subnet ? { ipv4: prev.subnet, ipv6: prev.ipv6Subnet } : undefined;
     const network: NetworkConfig = await loadNetworkConfig({
       store,
       clock: systemClock,
@@ -102,6 +105,25 @@ async function run(
       renewMarginMs: config.renewMarginMinutes * 60_000,
     });
     const lease = await leases.acquire({ config: network, attrs, previous }, signal);
+    // Everything below runs until shutdown; the first failure stops the rest and ends the agent.
+    const inner = new AbortController();
+    const stopInner = (): void => inner.abort();
+    signal.addEventListener('abort', stopInner, { once: true });
+    // Rules before the subnet file (upstream's order): once dockerd sees the file, forwarding works.
+    warnWithoutBrNetfilter(logger);
+    const resyncIptables = network.ipv4
+      ? await setupTraffic(
+          config,
+          {
+            network: network.ipv4.network,
+            subnet: lease.subnets.ipv4,
+            previous: prev ? { network: prev.network, subnet: prev.subnet } : undefined,
+          },
+          systemClock,
+          logger.child({ component: 'iptables' }),
+          inner.signal,
+        )
+      : undefined;
     const subnetEnv = renderSubnetEnv({
       network: network.ipv4?.network,
       subnet: lease.subnets.ipv4,
@@ -113,17 +135,14 @@ async function run(
     await writeFileAtomic(config.subnetFile, subnetEnv);
     logger.info('wrote subnet file', { file: config.subnetFile });
     await writeDockerFiles(config, subnetEnv, logger);
-    await notifyReady(env, logger);
     const dataPlane = network.ipv4
       ? await backend.start(lease, network.ipv4.network, signal)
       : undefined;
-    // Both run until shutdown; the first failure stops the other and ends the agent.
-    const inner = new AbortController();
-    const stopInner = (): void => inner.abort();
-    signal.addEventListener('abort', stopInner, { once: true });
     const tasks: Promise<void>[] = [leases.maintain(lease, attrs, inner.signal)];
+    if (resyncIptables) tasks.push(resyncIptables());
+    if (dataPlane) await enableIpForwarding(logger);
+    await notifyReady(env, logger);
     if (dataPlane) {
-      await enableIpForwarding(logger);
       tasks.push(
         runDataPlane({
           store,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from '@flannel-ts/core';
 import { FlannelError, errorMessage } from '@flannel-ts/core';
@@ -15,6 +16,18 @@ export async function enableIpForwarding(logger: Logger): Promise<void> {
       'SYSCTL',
       `cannot enable IPv4 forwarding (${IP_FORWARD}): ${errorMessage(err)}; run flanneld as root`,
       { cause: err },
+    );
+  }
+}
+
+/**
+ * Upstream exits when `br_netfilter` is not loaded (SPEC quirk 14); plain Docker hosts often lack
+ * it and do not need it for flannel's own rules, so we only warn (SPEC D12).
+ */
+export function warnWithoutBrNetfilter(logger: Logger): void {
+  if (!existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
+    logger.warn(
+      'br_netfilter is not loaded: bridged container traffic bypasses iptables (upstream flanneld would exit here); load it with `modprobe br_netfilter` if you rely on that',
     );
   }
 }

@@ -25,7 +25,10 @@ export function startAgent(
   env: Record<string, string> = {},
 ): Agent {
   if (!existsSync(FLANNELD)) throw new Error(`${FLANNELD} missing: run npm run build first`);
-  const child = spawn(process.execPath, [FLANNELD, `--subnet-file=${subnetFile}`, ...args], {
+  // These agents run in the test machine's own namespace: leave its firewall alone (the overlay
+  // tests, in lab namespaces, cover the iptables rules).
+  const argv = [FLANNELD, '--iptables-forward-rules=false', `--subnet-file=${subnetFile}`, ...args];
+  const child = spawn(process.execPath, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
