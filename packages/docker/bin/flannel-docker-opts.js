@@ -4,7 +4,7 @@
 // install time, before the TypeScript is built.
 let main;
 try {
-  ({ dockerOptsMain: main } = require('../dist/docker-opts-bin.js'));
+  ({ dockerOptsMain: main } = require('../dist/bins.js'));
 } catch {
   process.stderr.write(
     'flannel-docker-opts is not built yet: run `npm run build` at the repository root\n',

@@ -16,3 +16,4 @@ export type { BridgeNetworkSpec, DockerApi, DockerNetworkInfo } from './docker-a
 export { createDockerodeDockerApi, DockerUnavailableError } from './dockerode-docker-api';
 export { checkDefaultBridge, flannelNetworkSpec } from './bridge-check';
 export type { LeasedBridge } from './bridge-check';
+export { runDockerCheckCli } from './docker-check-cli';
