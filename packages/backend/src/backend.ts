@@ -42,9 +42,15 @@ export interface DataPlane {
   /**
    * Brings the kernel in line with `peers` (our own lease and other backends' leases already
    * excluded). `full` reads the kernel (periodic pass, startup); otherwise the last applied state
-   * is trusted (lease events).
+   * is trusted (lease events). `changed` (lease key → lease, or undefined when it left) lets a
+   * non-full pass plan only those peers.
    */
-  sync(peers: readonly Lease[], full: boolean, signal?: AbortSignal): Promise<SyncReport>;
+  sync(
+    peers: readonly Lease[],
+    full: boolean,
+    signal?: AbortSignal,
+    changed?: ReadonlyMap<string, Lease | undefined>,
+  ): Promise<SyncReport>;
 }
 
 /**

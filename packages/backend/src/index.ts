@@ -47,3 +47,8 @@ export type {
   IptablesPlan,
   IptablesPlanInput,
 } from './iptables/iptables-manager';
+export { mergePeerEntries, peerKey } from './peer-entries';
+export type { PeerEntries } from './peer-entries';
+export { PeerProgrammer } from './peer-programmer';
+export { vxlanPeerEntries } from './vxlan/vxlan-desired';
+export { hostGwPeerEntries } from './host-gw/host-gw-desired';

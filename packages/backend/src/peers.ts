@@ -20,23 +20,3 @@ export function isOnLink(ip: string, networks: readonly Cidr[]): boolean {
 export function describePeer(lease: Lease): string {
   return `${formatCidr(lease.subnets.ipv4)} (${lease.attrs.publicIp})`;
 }
-
-/**
- * Remembers which peers were already reported as skipped, so each gets one clear warning rather
- * than one per reconciliation; a peer that becomes usable again may be warned about anew later.
- */
-export class SkipReporter {
-  private warned = new Set<string>();
-
-  constructor(private readonly warn: (message: string, fields: Record<string, unknown>) => void) {}
-
-  report(skipped: readonly { peer: string; reason: string }[]): void {
-    const now = new Set<string>();
-    for (const s of skipped) {
-      const key = `${s.peer}: ${s.reason}`;
-      now.add(key);
-      if (!this.warned.has(key)) this.warn('skipping peer', { peer: s.peer, reason: s.reason });
-    }
-    this.warned = now;
-  }
-}

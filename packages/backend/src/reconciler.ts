@@ -2,7 +2,6 @@ import type { Logger } from '@flannel-ts/core';
 import { noopLogger } from '@flannel-ts/core';
 import { applyDataPlane } from './apply';
 import type { DataPlaneRunners } from './apply';
-import type { SyncReport } from './backend';
 import type { DataPlaneState } from './kernel-state';
 import { planDataPlane } from './plan';
 import type { DataPlaneOp } from './plan';
@@ -55,23 +54,4 @@ export class Reconciler {
     this.applied = desired;
     return { ops, readKernel };
   }
-}
-
-/**
- * One sync of a backend: reconciles the desired state and reports per peer. Shared by every
- * backend, which only differ in how they compute `desired` from the peers.
- */
-export async function syncPeers(
-  reconciler: Reconciler,
-  peerCount: number,
-  desired: { state: DataPlaneState; skipped: readonly { peer: string; reason: string }[] },
-  full: boolean,
-  signal?: AbortSignal,
-): Promise<SyncReport> {
-  const r = await reconciler.reconcile(desired.state, full, signal);
-  return {
-    changes: r.ops.length,
-    programmedPeers: peerCount - desired.skipped.length,
-    skippedPeers: desired.skipped.map((x) => x.peer),
-  };
 }

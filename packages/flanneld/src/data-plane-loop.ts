@@ -65,7 +65,14 @@ export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
       full = false;
       if (wasFull) nextFullAt = o.clock.now() + o.reconcileIntervalMs;
       try {
-        const r = await o.dataPlane.sync(peers.list(), wasFull, signal);
+        // A full pass covers everything; otherwise hand over just what changed since the last pass.
+        const changed = peers.takeChanges();
+        const r = await o.dataPlane.sync(
+          peers.list(),
+          wasFull,
+          signal,
+          wasFull ? undefined : changed,
+        );
         if (r.changes > 0 || lastError) {
           logger.info('data plane in sync', {
             peers: peers.size,

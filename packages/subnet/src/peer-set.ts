@@ -9,6 +9,8 @@ import type { LeaseBatch } from './lease-store';
  */
 export class PeerSet {
   private readonly peers = new Map<string, Lease>();
+  /** Keys changed since the last {@link takeChanges}. */
+  private readonly changed = new Set<string>();
 
   constructor(
     private readonly own: SubnetPair,
@@ -24,11 +26,25 @@ export class PeerSet {
     const key = formatSubnetKey(lease.subnets);
     const before = this.peers.get(key);
     this.peers.set(key, lease);
-    return before === undefined || JSON.stringify(before.attrs) !== JSON.stringify(lease.attrs);
+    const changed =
+      before === undefined || JSON.stringify(before.attrs) !== JSON.stringify(lease.attrs);
+    if (changed) this.changed.add(key);
+    return changed;
   }
 
   private drop(subnets: SubnetPair): boolean {
-    return this.peers.delete(formatSubnetKey(subnets));
+    const key = formatSubnetKey(subnets);
+    const had = this.peers.delete(key);
+    if (had) this.changed.add(key);
+    return had;
+  }
+
+  /** The peers that changed since the last call: key → current lease, or undefined when gone. */
+  takeChanges(): Map<string, Lease | undefined> {
+    const out = new Map<string, Lease | undefined>();
+    for (const k of this.changed) out.set(k, this.peers.get(k));
+    this.changed.clear();
+    return out;
   }
 
   /** Applies a snapshot (replaces everything) or a batch of events; true when the set changed. */
@@ -44,14 +60,22 @@ export class PeerSet {
   /** Replaces the set with the leases of a listing; true when the set changed. */
   replace(leases: readonly Lease[]): boolean {
     const before = new Map(this.peers);
+    const changedBefore = new Set(this.changed);
     this.peers.clear();
     for (const l of leases) this.put(l);
-    if (before.size !== this.peers.size) return true;
-    for (const [k, v] of this.peers) {
+    // put() saw an empty set, so it marked every key; keep only real differences.
+    this.changed.clear();
+    for (const k of changedBefore) this.changed.add(k);
+    let differs = false;
+    for (const k of new Set([...before.keys(), ...this.peers.keys()])) {
       const b = before.get(k);
-      if (!b || JSON.stringify(b.attrs) !== JSON.stringify(v.attrs)) return true;
+      const a = this.peers.get(k);
+      if (!a || !b || JSON.stringify(b.attrs) !== JSON.stringify(a.attrs)) {
+        this.changed.add(k);
+        differs = true;
+      }
     }
-    return false;
+    return differs;
   }
 
   list(): Lease[] {

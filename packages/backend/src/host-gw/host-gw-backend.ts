@@ -1,10 +1,11 @@
 import { FlannelError } from '@flannel-ts/core';
 import type { Backend, BackendFactory, DataPlane } from '../backend';
 import { readLink } from '../links';
-import { SkipReporter, connectedNetworks } from '../peers';
+import { connectedNetworks } from '../peers';
+import { PeerProgrammer } from '../peer-programmer';
 import { readDataPlaneState } from '../read-state';
-import { Reconciler, syncPeers } from '../reconciler';
-import { hostGwDesiredState } from './host-gw-desired';
+import { Reconciler } from '../reconciler';
+import { hostGwPeerEntries } from './host-gw-desired';
 
 /** Upstream's refusal text when the public IP is not the interface's (SPEC 4.2). */
 export const HOST_GW_NAT_MESSAGE =
@@ -36,12 +37,15 @@ export const createHostGwBackend: BackendFactory = (ctx): Backend => {
         (s) => readDataPlaneState(runners, scope, s),
         logger,
       );
-      const skips = new SkipReporter((m, f) => logger.warn(m, f));
+      const programmer = new PeerProgrammer(
+        reconciler,
+        runners,
+        (p) => hostGwPeerEntries(p, iface.name, connected),
+        logger,
+      );
       return {
-        async sync(peers, full, s) {
-          const desired = hostGwDesiredState(peers, iface.name, connected);
-          skips.report(desired.skipped);
-          return syncPeers(reconciler, peers.length, desired, full, s);
+        sync(peers, full, s, changed) {
+          return programmer.sync(peers, full, s, changed);
         },
       };
     },

@@ -2,12 +2,13 @@ import { FlannelError } from '@flannel-ts/core';
 import type { Backend, BackendFactory, DataPlane } from '../backend';
 import { boolOption, intOption } from '../backend-options';
 import { ensureSubnetAddress, readLink } from '../links';
-import { SkipReporter, connectedNetworks } from '../peers';
+import { connectedNetworks } from '../peers';
+import { PeerProgrammer } from '../peer-programmer';
 import { readDataPlaneState } from '../read-state';
-import { Reconciler, syncPeers } from '../reconciler';
+import { Reconciler } from '../reconciler';
 import { ensureVxlanDevice } from './vxlan-device';
 import type { VxlanDeviceSpec } from './vxlan-device';
-import { vxlanDesiredState } from './vxlan-desired';
+import { vxlanPeerEntries } from './vxlan-desired';
 
 /** Kernel default VXLAN port, used by flannel when `Port` is 0 or unset. */
 export const DEFAULT_VXLAN_PORT = 8472;
@@ -56,7 +57,6 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
         (s) => readDataPlaneState(runners, scope, s),
         logger,
       );
-      const skips = new SkipReporter((m, f) => logger.warn(m, f));
       const ensureDevice = async (quiet: boolean, s?: AbortSignal): Promise<void> => {
         const r = await ensureVxlanDevice(runners.ip, spec, logger, { mac, signal: s, quiet });
         if (mac && r.link.mac !== mac) {
@@ -75,13 +75,17 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
         await ensureSubnetAddress(runners.ip, r.link, own.subnets.ipv4, network, s);
       };
       await ensureDevice(false, signal);
+      const topo = { device: spec.name, externalDevice: iface.name, connected, directRouting };
+      const programmer = new PeerProgrammer(
+        reconciler,
+        runners,
+        (p) => vxlanPeerEntries(p, topo),
+        logger,
+      );
       return {
-        async sync(peers, full, s) {
+        async sync(peers, full, s, changed) {
           if (full) await ensureDevice(true, s);
-          const topo = { device: spec.name, externalDevice: iface.name, connected, directRouting };
-          const desired = vxlanDesiredState(peers, topo);
-          skips.report(desired.skipped);
-          return syncPeers(reconciler, peers.length, desired, full, s);
+          return programmer.sync(peers, full, s, changed);
         },
       };
     },

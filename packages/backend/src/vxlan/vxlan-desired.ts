@@ -1,8 +1,9 @@
 import type { Cidr, Lease } from '@flannel-ts/core';
 import { formatCidr, formatIp } from '@flannel-ts/core';
-import type { DataPlaneState, FdbEntry, NeighbourEntry, RouteEntry } from '../kernel-state';
-import { makeState } from '../kernel-state';
-import { describePeer, isOnLink } from '../peers';
+import type { DataPlaneState } from '../kernel-state';
+import { mergePeerEntries } from '../peer-entries';
+import type { PeerEntries } from '../peer-entries';
+import { isOnLink } from '../peers';
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
@@ -24,34 +25,32 @@ function vtepMac(lease: Lease): string | undefined {
 }
 
 /**
- * The kernel entries that make peers reachable over VXLAN (SPEC 4.1), pure: per peer a permanent
+ * The kernel entries that make one peer reachable over VXLAN (SPEC 4.1), pure: a permanent
  * neighbour (subnet address → VTEP MAC), an FDB entry (VTEP MAC → public IP) and an onlink route
  * via the subnet address; with DirectRouting, a peer on our L2 segment gets a plain route via its
  * public IP instead.
  */
+export function vxlanPeerEntries(p: Lease, topo: VxlanTopology): PeerEntries {
+  const dst = formatCidr(p.subnets.ipv4);
+  if (topo.directRouting && isOnLink(p.attrs.publicIp, topo.connected)) {
+    return {
+      routes: [{ dst, gateway: p.attrs.publicIp, dev: topo.externalDevice, onlink: false }],
+    };
+  }
+  const mac = vtepMac(p);
+  if (!mac) return { skip: 'its lease has no valid BackendData.VtepMAC' };
+  const gateway = formatIp({ family: 4, value: p.subnets.ipv4.address });
+  return {
+    fdb: [{ mac, dst: p.attrs.publicIp, dev: topo.device }],
+    neighbours: [{ ip: gateway, mac, dev: topo.device }],
+    routes: [{ dst, gateway, dev: topo.device, onlink: true }],
+  };
+}
+
+/** The VXLAN entries for all peers, and the peers left out with the reason. */
 export function vxlanDesiredState(
   peers: readonly Lease[],
   topo: VxlanTopology,
 ): { state: DataPlaneState; skipped: { peer: string; reason: string }[] } {
-  const routes: RouteEntry[] = [];
-  const neighbours: NeighbourEntry[] = [];
-  const fdb: FdbEntry[] = [];
-  const skipped: { peer: string; reason: string }[] = [];
-  for (const p of peers) {
-    const dst = formatCidr(p.subnets.ipv4);
-    if (topo.directRouting && isOnLink(p.attrs.publicIp, topo.connected)) {
-      routes.push({ dst, gateway: p.attrs.publicIp, dev: topo.externalDevice, onlink: false });
-      continue;
-    }
-    const mac = vtepMac(p);
-    if (!mac) {
-      skipped.push({ peer: describePeer(p), reason: 'its lease has no valid BackendData.VtepMAC' });
-      continue;
-    }
-    const gateway = formatIp({ family: 4, value: p.subnets.ipv4.address });
-    fdb.push({ mac, dst: p.attrs.publicIp, dev: topo.device });
-    neighbours.push({ ip: gateway, mac, dev: topo.device });
-    routes.push({ dst, gateway, dev: topo.device, onlink: true });
-  }
-  return { state: makeState(routes, neighbours, fdb), skipped };
+  return mergePeerEntries(peers, (p) => vxlanPeerEntries(p, topo));
 }

@@ -2,7 +2,6 @@ import { parseCidr } from '@flannel-ts/core';
 import type { Cidr, Lease } from '@flannel-ts/core';
 import { hostGwDesiredState, vxlanDesiredState } from '@flannel-ts/backend';
 import type { VxlanTopology } from '@flannel-ts/backend';
-import { SkipReporter } from '../../src/peers';
 
 function cidr(text: string): Cidr {
   return parseCidr(text) as Cidr;
@@ -160,42 +159,5 @@ describe('hostGwDesiredState', () => {
       cidr('198.51.100.0/24'),
     ]);
     expect(skipped).toEqual([]);
-  });
-});
-
-describe('SkipReporter', () => {
-  function reporter() {
-    const warnings: Record<string, unknown>[] = [];
-    const r = new SkipReporter((message, fields) => warnings.push({ message, ...fields }));
-    return { r, warnings };
-  }
-  const a = { peer: '10.5.2.0/24 (192.0.2.11)', reason: 'no VtepMAC' };
-  const b = { peer: '10.5.3.0/24 (192.0.2.12)', reason: 'no VtepMAC' };
-
-  it('warns once per peer and reason across repeated reconciliations', () => {
-    const { r, warnings } = reporter();
-    r.report([a]);
-    r.report([a]);
-    r.report([a, b]);
-    r.report([a, b]);
-    expect(warnings).toEqual([
-      { message: 'skipping peer', peer: a.peer, reason: a.reason },
-      { message: 'skipping peer', peer: b.peer, reason: b.reason },
-    ]);
-  });
-
-  it('warns again when the same peer is skipped for a different reason', () => {
-    const { r, warnings } = reporter();
-    r.report([a]);
-    r.report([{ ...a, reason: 'off-link' }]);
-    expect(warnings.map((w) => w['reason'])).toEqual(['no VtepMAC', 'off-link']);
-  });
-
-  it('warns anew about a peer that was fixed and then broke again', () => {
-    const { r, warnings } = reporter();
-    r.report([a]);
-    r.report([]);
-    r.report([a]);
-    expect(warnings).toHaveLength(2);
   });
 });
