@@ -15,7 +15,14 @@ have openssl || need+=(openssl)
 have shellcheck || need+=(shellcheck)
 have systemd-notify || need+=(systemd)
 have python3 || need+=(python3)
+# Deployment checks (scripts/check-deploy.sh): vagrant validate, docker-compose config.
+have vagrant || need+=(vagrant)
+have docker-compose || need+=(docker-compose)
 have node || need+=(nodejs npm)
+# The Docker lab (scripts/lab --docker) and the dockerd tests: dockerd, containerd, runc, the CLI,
+# and a static busybox to build the containers' image from (the dynamic one would lack its libc).
+have dockerd || need+=(docker.io)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

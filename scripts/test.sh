@@ -16,6 +16,8 @@ npx --no-install tsc -p tsconfig.test.json
 npm run --silent lint
 npx --no-install prettier --check . --log-level warn
 shellcheck scripts/*.sh scripts/lab .ci/run
+echo "test: deployment files (systemd units, Vagrantfile, docker-compose.yml)"
+scripts/check-deploy.sh
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // The agent half of the benchmark. Runs INSIDE a fresh namespace (started by run.mjs through
 // `ip netns exec`), so its etcd, the agent, the agent's `ip`/`bridge` and our reads of
 // /proc/net/route all see that namespace only. Prints progress on stderr and one `RESULT <json>`
@@ -22,6 +23,17 @@ const K = Number(values.k);
 const SAMPLES = Number(values.samples);
 const DIR = values.dir;
 const AGENT = new URL('../../packages/flanneld/dist/bin.js', import.meta.url).pathname;
+const SHIM = new URL('../../packages/flanneld/bin/flanneld.js', import.meta.url).pathname;
+const AGENT_NODE_FLAGS = (process.env.FTBENCH_NODE_FLAGS ?? nodeFlagsOf(SHIM))
+  .split(' ')
+  .filter(Boolean);
+
+/** The node flags in the executable's `#!/usr/bin/env -S node <flags>` line. */
+function nodeFlagsOf(path) {
+  const first = readFileSync(path, 'utf8').split('\n')[0];
+  const m = /^#!\/usr\/bin\/env -S node (.*)$/.exec(first);
+  return m ? m[1] : '';
+}
 const ENDPOINT = 'http://127.0.0.1:2379'; // the namespace is fresh: etcd's default ports are free
 // With --cpu-prof DIR the agent writes a V8 CPU profile there when it exits (after SIGTERM).
 const profileArgs = values['cpu-prof']
@@ -169,6 +181,8 @@ async function main() {
     const spawnedAt = performance.now();
     const agentArgs = [
       ...profileArgs,
+      // The agent's own V8 flags (what its executable's shebang passes), so the bench measures it as run.
+      ...AGENT_NODE_FLAGS,
       AGENT,
       `--etcd-endpoints=${ENDPOINT}`,
       `--etcd-prefix=${PREFIX}`,

@@ -40,10 +40,10 @@ export function opLine(o: DataPlaneOp): { tool: 'ip' | 'bridge'; line: string } 
 }
 
 /**
- * The only code that changes the data plane: all `bridge` lines in one `bridge -batch` process, then
- * all `ip` lines in one `ip -batch` process (SPEC D13), FDB first so encapsulation works before the
- * neighbour and route that send traffic into it. Every line is attempted; failures are reported
- * together afterwards by the runner's error.
+ * The only code that changes the data plane: all `bridge` lines in one `bridge -batch` process and
+ * all `ip` lines in one `ip -batch` process (SPEC D13), run side by side; within the ip batch a
+ * neighbour always precedes the route that uses it. Every line is attempted; a failure is reported
+ * afterwards by the runner's error.
  */
 export async function applyDataPlane(
   ops: readonly DataPlaneOp[],
@@ -53,9 +53,12 @@ export async function applyDataPlane(
   const lines = ops.map(opLine);
   const bridge = lines.filter((l) => l.tool === 'bridge').map((l) => l.line);
   const ip = lines.filter((l) => l.tool === 'ip').map((l) => l.line);
-  const failures: unknown[] = [];
-  if (bridge.length > 0)
-    await runners.bridge.batch(bridge, signal).catch((e: unknown) => failures.push(e));
-  if (ip.length > 0) await runners.ip.batch(ip, signal).catch((e: unknown) => failures.push(e));
-  if (failures.length > 0) throw failures[0];
+  // Both processes run at once: an event's latency is one spawn, not two. For a new peer the FDB
+  // entry may land a moment after its route; a packet in that moment is dropped, never misrouted.
+  const results = await Promise.allSettled([
+    bridge.length > 0 ? runners.bridge.batch(bridge, signal) : Promise.resolve(),
+    ip.length > 0 ? runners.ip.batch(ip, signal) : Promise.resolve(),
+  ]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -7,10 +7,22 @@ const run = promisify(execFile);
 const LAB = resolve(__dirname, '../../../../scripts/lab');
 const STATE = '/run/ftlab';
 
+/** The docker CLI that comes with dockerd (what `scripts/lab --docker` uses too). */
+const DOCKER_CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+
 /** Drives `scripts/lab` (the README's main job) for end-to-end tests of the overlay. */
 export const lab = {
-  async up(backend: string, flanneldArgs: string): Promise<void> {
-    await run(LAB, ['up', '--backend', backend], {
+  /**
+   * `scripts/lab up`; with `docker: true` (`--docker`) every host also runs a real dockerd with
+   * the options flanneld wrote, container `c<i>` runs on its docker0 (not in namespace
+   * `ftlab-c<i>`), the FORWARD policy of every host is DROP and flanneld runs with `--ip-masq`.
+   */
+  async up(
+    backend: string,
+    flanneldArgs: string,
+    options: { readonly docker?: boolean } = {},
+  ): Promise<void> {
+    await run(LAB, ['up', '--backend', backend, ...(options.docker ? ['--docker'] : [])], {
       env: { ...process.env, FTLAB_SKIP_SETUP: '1', FTLAB_FLANNELD_ARGS: flanneldArgs },
       maxBuffer: 1 << 24,
     });
@@ -43,9 +55,48 @@ export const lab = {
         .map((l) => l.split('=') as [string, string]),
     );
   },
-  /** The `.2` container address of a host. */
+  /** The `.2` container address of a host (in a `--docker` lab: the address dockerd gave c<i>). */
   containerIp(host: number): string {
+    const recorded = `${STATE}/h${host}/container.ip`;
+    if (existsSync(recorded)) return readFileSync(recorded, 'utf8').trim();
     return lab.env(host)['FLANNEL_SUBNET']!.replace(/\.1\/\d+$/, '.2');
+  },
+  /** `--docker` labs: the unix socket address of host's dockerd (for dockerode). */
+  dockerHost(host: number): string {
+    return `unix://${STATE}/h${host}/docker.sock`;
+  },
+  /** `--docker` labs: runs the docker CLI against host's dockerd and returns its stdout. */
+  async docker(host: number, args: readonly string[]): Promise<string> {
+    const { stdout } = await run(DOCKER_CLI, ['-H', lab.dockerHost(host), ...args], {
+      env: { ...process.env, DOCKER_CONFIG: `${STATE}/docker-cli` },
+      maxBuffer: 1 << 24,
+      timeout: 60_000,
+    });
+    return stdout;
+  },
+  /** Like docker, but resolves to the exit code instead of throwing. */
+  async dockerStatus(host: number, args: readonly string[]): Promise<number> {
+    try {
+      await lab.docker(host, args);
+      return 0;
+    } catch (err) {
+      return (err as { code?: number }).code ?? 1;
+    }
+  },
+  /**
+   * The packet counter of the first rule of `chain` (in namespace `ns`) whose `iptables -S` line
+   * contains `text`; undefined when there is no such rule.
+   */
+  async ruleCount(
+    ns: string,
+    table: string,
+    chain: string,
+    text: string,
+  ): Promise<number | undefined> {
+    const listing = await lab.exec(ns, ['iptables', '-w', '-t', table, '-v', '-S', chain]);
+    const line = listing.split('\n').find((l) => l.includes(text));
+    const count = line === undefined ? undefined : / -c (\d+) /.exec(line)?.[1];
+    return count === undefined ? undefined : Number(count);
   },
   /** The subnet in network form, e.g. `10.5.3.0/24`. */
   subnet(host: number): string {
