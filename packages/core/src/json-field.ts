@@ -30,10 +30,18 @@ export function jsonField(obj: Readonly<Record<string, unknown>>, name: string):
 // `s` and the Kelvin sign (U+212A) match `k`, and this must too, or a key upstream accepts would be
 // ignored here.
 function foldName(name: string): string {
+  // Every lease value repeats the same few keys: remembering their folded form makes decoding
+  // 5000 leases cheap. Bounded, since keys come from the store.
+  const cached = foldCache.get(name);
+  if (cached !== undefined) return cached;
   let out = '';
   for (const ch of name) out += foldChar(ch);
+  if (foldCache.size >= 1024) foldCache.clear();
+  foldCache.set(name, out);
   return out;
 }
+
+const foldCache = new Map<string, string>();
 
 function foldChar(ch: string): string {
   const code = ch.codePointAt(0) ?? 0;

@@ -2,7 +2,7 @@ import type { Clock, Lease, Logger } from '@flannel-ts/core';
 import { errorMessage } from '@flannel-ts/core';
 import type { DataPlane } from '@flannel-ts/backend';
 import { PeerSet } from '@flannel-ts/subnet';
-import type { LeaseStore } from '@flannel-ts/subnet';
+import type { LeaseListing, LeaseStore } from '@flannel-ts/subnet';
 
 /** Options of {@link runDataPlane}. */
 export interface DataPlaneLoopOptions {
@@ -14,6 +14,8 @@ export interface DataPlaneLoopOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly signal: AbortSignal;
+  /** A listing already made (by the lease acquisition); the loop lists itself when absent. */
+  readonly initial?: LeaseListing | undefined;
 }
 
 /**
@@ -40,7 +42,7 @@ export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
     dirty = true;
     wake?.();
   };
-  const listing = await o.store.list(signal);
+  const listing = o.initial ?? (await o.store.list(signal));
   peers.replace(listing.leases);
 
   const watching = (async () => {

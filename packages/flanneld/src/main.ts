@@ -153,6 +153,7 @@ async function run(
           clock: systemClock,
           logger: logger.child({ component: 'dataplane' }),
           signal: inner.signal,
+          initial: leases.takeListing(),
         }),
       );
     }

@@ -2,7 +2,7 @@ import type { Clock, LeaseAttrs, Logger, SubnetPair } from '@flannel-ts/core';
 import { Backoff, FlannelError, encodeLeaseAttrs, formatCidr } from '@flannel-ts/core';
 import { decideAllocation } from './allocator';
 import { LeaseLostError, StoreUnavailableError, SubnetExhaustedError } from './errors';
-import type { LeaseStore, StoredLease } from './lease-store';
+import type { LeaseListing, LeaseStore, StoredLease } from './lease-store';
 import type { NetworkConfig } from './network-config';
 import { watchOwnLease } from './own-lease-watch';
 
@@ -40,6 +40,7 @@ export function describeSubnets(s: SubnetPair): string {
 export class LeaseManager {
   private readonly ttlSeconds: number;
   private readonly random: () => number;
+  private listing: LeaseListing | undefined;
 
   constructor(private readonly options: LeaseManagerOptions) {
     this.ttlSeconds = options.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
@@ -61,11 +62,22 @@ export class LeaseManager {
     }
   }
 
+  /**
+   * The listing the last {@link acquire} decided on, handed to the data plane so a start-up reads
+   * the leases once; its watch resumes after this listing's revision, so nothing is missed.
+   */
+  takeListing(): LeaseListing | undefined {
+    const l = this.listing;
+    this.listing = undefined;
+    return l;
+  }
+
   /** Takes a lease for this host, retrying lost races until one is won or the range is full. */
   async acquire(request: AcquireRequest, signal: AbortSignal): Promise<StoredLease> {
     const { store, logger } = this.options;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const listing = await this.retrying('listing leases', signal, () => store.list(signal));
+      this.listing = listing;
       for (const s of listing.skipped) logger.warn('ignoring undecodable lease', { ...s });
       const decision = decideAllocation({
         config: request.config,
