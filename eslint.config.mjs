@@ -31,8 +31,8 @@ export default tseslint.config(
           paths: [
             confined('etcd3', 'etcd-lease-store.ts'),
             confined('dockerode', 'dockerode-docker-api.ts'),
-            confined('node:child_process', 'exec-ip-runner.ts'),
-            confined('child_process', 'exec-ip-runner.ts'),
+            confined('node:child_process', 'run-process.ts'),
+            confined('child_process', 'run-process.ts'),
           ],
         },
       ],
@@ -49,9 +49,8 @@ export default tseslint.config(
   {
     // Processes the agent runs by design, and test harnesses that start real etcd/flanneld.
     files: [
-      'packages/backend/src/exec-ip-runner.ts',
-      // iptables-runner: the one place that runs the iptables binaries (no shell).
-      'packages/backend/src/iptables/iptables-runner.ts',
+      // run-process: the one place the backends start ip, bridge and iptables (no shell).
+      'packages/backend/src/run-process.ts',
       // systemd-notify: Node cannot write to the unix datagram NOTIFY_SOCKET itself.
       'packages/flanneld/src/systemd-notify.ts',
       'packages/*/src/testing/**/*.ts',

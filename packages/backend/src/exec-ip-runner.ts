@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
 import { IpBinaryNotFoundError, IpCommandError, parseBatchStderr } from './ip-runner';
 import type { IpRunner } from './ip-runner';
+import { runProcess } from './run-process';
+import type { RunProcessOptions } from './run-process';
 
 /** Options of {@link createExecIpRunner}. */
 export interface ExecIpRunnerOptions {
@@ -15,12 +16,6 @@ export interface ExecIpRunnerOptions {
   readonly searchPath?: string;
 }
 
-interface ProcessResult {
-  readonly exitCode: number | undefined;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /**
  * An {@link IpRunner} that executes iproute2 as a child process, without a shell: arguments go to
  * the binary as a list, so no value (interface name, address) can ever be interpreted as syntax.
@@ -31,10 +26,20 @@ export function createExecIpRunner(options: ExecIpRunnerOptions = {}): IpRunner 
   const env =
     options.searchPath === undefined ? undefined : { ...process.env, PATH: options.searchPath };
 
+  const execute = async (argv: readonly string[], opts: RunProcessOptions) => {
+    try {
+      return await runProcess(binary, argv, opts);
+    } catch (err) {
+      // ENOENT from spawn means the binary itself is missing (a missing netns is ip's own error).
+      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+      throw missing ? new IpBinaryNotFoundError(binary, { cause: err }) : err;
+    }
+  };
+
   return {
     async run(args, signal) {
       const argv = [...prefix, ...args];
-      const result = await execute(binary, argv, { env, signal });
+      const result = await execute(argv, { env, signal });
       if (result.exitCode !== 0) {
         throw new IpCommandError({ binary, args: argv, ...result });
       }
@@ -48,7 +53,7 @@ export function createExecIpRunner(options: ExecIpRunnerOptions = {}): IpRunner 
       if (bad !== undefined) throw new TypeError(`batch line contains a newline: ${bad}`);
       // -force: keep going after a failing line so one stale entry cannot block the other 4999.
       const argv = [...prefix, '-force', '-batch', '-'];
-      const result = await execute(binary, argv, { env, signal, input: `${lines.join('\n')}\n` });
+      const result = await execute(argv, { env, signal, input: `${lines.join('\n')}\n` });
       if (result.exitCode === 0) return;
       const { failedLines, unattributed } = parseBatchStderr(result.stderr, lines);
       throw new IpCommandError({
@@ -62,45 +67,4 @@ export function createExecIpRunner(options: ExecIpRunnerOptions = {}): IpRunner 
       });
     },
   };
-}
-
-interface ExecuteOptions {
-  readonly input?: string;
-  readonly signal: AbortSignal | undefined;
-  readonly env: NodeJS.ProcessEnv | undefined;
-}
-
-function execute(
-  binary: string,
-  argv: readonly string[],
-  { input, signal, env }: ExecuteOptions,
-): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, argv, {
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      ...(signal === undefined ? {} : { signal }),
-      ...(env === undefined ? {} : { env }),
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      // ENOENT from spawn means the binary itself is missing (a missing netns is ip's own error).
-      reject(err.code === 'ENOENT' ? new IpBinaryNotFoundError(binary, { cause: err }) : err);
-    });
-    child.on('close', (code) => {
-      resolve({
-        exitCode: code ?? undefined,
-        stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: Buffer.concat(stderr).toString('utf8'),
-      });
-    });
-    if (input !== undefined && child.stdin) {
-      // ip may exit before reading everything (argument errors); the resulting EPIPE is expected
-      // and the exit status tells the story.
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
-    }
-  });
 }

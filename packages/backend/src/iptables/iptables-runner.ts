@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { FlannelError } from '@flannel-ts/core';
+import { runProcess } from '../run-process';
 import type { IptablesTable } from './iptables-rules';
 
 /**
  * The seam through which every iptables read and write goes. Only this file starts iptables
- * binaries, always as an argument list and never through a shell.
+ * binaries (through runProcess: an argument list, never a shell).
  */
 export interface IptablesRunner {
   /** What `iptables-save -t <table>` prints: `*table`, chain declarations, `-A` lines, `COMMIT`. */
@@ -110,42 +110,26 @@ interface ExecuteOptions {
 }
 
 /** Runs `argv` without a shell; resolves with stdout on exit 0, rejects with IptablesError otherwise. */
-function execute(argv: readonly string[], { env, signal, input }: ExecuteOptions): Promise<string> {
+async function execute(
+  argv: readonly string[],
+  { env, signal, input }: ExecuteOptions,
+): Promise<string> {
   const [binary = '', ...args] = argv;
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, {
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      ...(signal === undefined ? {} : { signal }),
-      ...(env === undefined ? {} : { env }),
-    });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') return reject(err);
-      const failure = { command: argv, exitCode: undefined, stderr: '' };
-      reject(new IptablesError(failure, { missingBinary: binary, cause: err }));
-    });
-    child.on('close', (code) => {
-      if (code === 0) return resolve(text(stdout));
-      const failure = { command: argv, exitCode: code ?? undefined, stderr: text(stderr) };
-      // iptables-restore names only the line number; quote the line so the log alone explains it.
-      const lineNumber = /line (\d+)/.exec(failure.stderr)?.[1];
-      const line = lineNumber && input?.split('\n')[Number(lineNumber) - 1];
-      const detail = line ? ` [line ${lineNumber}: ${line}]` : '';
-      // Inside a namespace, `ip netns exec` reports a missing iptables binary itself.
-      const missing = /exec of "([^"]+)" failed: No such file or directory/.exec(failure.stderr);
-      reject(new IptablesError(failure, missing ? { missingBinary: missing[1] } : { detail }));
-    });
-    if (input !== undefined && child.stdin) {
-      // The binary may exit before reading everything; the exit status tells that story.
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
-    }
-  });
-}
-
-function text(chunks: Buffer[]): string {
-  return Buffer.concat(chunks).toString('utf8');
+  let result;
+  try {
+    result = await runProcess(binary, args, { env, signal, input });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const failure = { command: argv, exitCode: undefined, stderr: '' };
+    throw new IptablesError(failure, { missingBinary: binary, cause: err });
+  }
+  if (result.exitCode === 0) return result.stdout;
+  const failure = { command: argv, exitCode: result.exitCode, stderr: result.stderr };
+  // iptables-restore names only the line number; quote the line so the log alone explains it.
+  const lineNumber = /line (\d+)/.exec(failure.stderr)?.[1];
+  const line = lineNumber && input?.split('\n')[Number(lineNumber) - 1];
+  const detail = line ? ` [line ${lineNumber}: ${line}]` : '';
+  // Inside a namespace, `ip netns exec` reports a missing iptables binary itself.
+  const missing = /exec of "([^"]+)" failed: No such file or directory/.exec(failure.stderr);
+  throw new IptablesError(failure, missing ? { missingBinary: missing[1] } : { detail });
 }
