@@ -65,3 +65,54 @@ export class Backoff {
     this.nextMs = this.initialMs;
   }
 }
+
+/**
+ * A wake-up call from a producer to one waiting consumer (a sync loop, a renewal timer). `wait`
+ * resolves `woken` when `wake` was called since the last wait or while waiting, `timeout` after
+ * `timeoutMs` (undefined: no timeout), and `aborted` when the signal aborts.
+ */
+export class Wakeup {
+  private pending = false;
+  private waiter: (() => void) | undefined;
+
+  wake(): void {
+    this.pending = true;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  async wait(
+    timeoutMs: number | undefined,
+    clock: Clock,
+    signal: AbortSignal,
+  ): Promise<'woken' | 'timeout' | 'aborted'> {
+    if (signal.aborted) return 'aborted';
+    if (this.pending) {
+      this.pending = false;
+      return 'woken';
+    }
+    const timer = new AbortController();
+    const onAbort = (): void => timer.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const woken = new Promise<'woken'>((resolve) => (this.waiter = () => resolve('woken')));
+      const ended =
+        timeoutMs === undefined
+          ? new Promise<'aborted'>((resolve) =>
+              timer.signal.addEventListener('abort', () => resolve('aborted'), { once: true }),
+            )
+          : clock.sleep(timeoutMs, timer.signal).then(
+              () => 'timeout' as const,
+              () => 'aborted' as const,
+            );
+      const r = await Promise.race([woken, ended]);
+      if (r === 'woken') this.pending = false;
+      return r;
+    } finally {
+      this.waiter = undefined;
+      timer.abort();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}

@@ -22,5 +22,5 @@ export type { DecodeResult, Lease, LeaseAttrs } from './lease';
 export { FlannelError, errorMessage } from './errors';
 export { noopLogger } from './logger';
 export type { LogFields, Logger } from './logger';
-export { Backoff, isAbort, systemClock } from './clock';
+export { Backoff, isAbort, systemClock, Wakeup } from './clock';
 export type { Clock } from './clock';

@@ -1,5 +1,5 @@
 import type { Clock, Lease, Logger } from '@flannel-ts/core';
-import { errorMessage } from '@flannel-ts/core';
+import { Wakeup, errorMessage } from '@flannel-ts/core';
 import type { DataPlane } from '@flannel-ts/backend';
 import { PeerSet } from '@flannel-ts/subnet';
 import type { LeaseListing, LeaseStore } from '@flannel-ts/subnet';
@@ -37,10 +37,10 @@ export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
   });
   let dirty = true;
   let full = true;
-  let wake: (() => void) | undefined;
+  const wakeup = new Wakeup();
   const poke = (): void => {
     dirty = true;
-    wake?.();
+    wakeup.wake();
   };
   const listing = o.initial ?? (await o.store.list(signal));
   peers.replace(listing.leases);
@@ -94,16 +94,7 @@ export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
       }
       continue;
     }
-    const timer = new AbortController();
-    const stop = (): void => timer.abort();
-    signal.addEventListener('abort', stop, { once: true });
-    await Promise.race([
-      new Promise<void>((resolve) => (wake = resolve)),
-      o.clock.sleep(Math.max(0, nextFullAt - o.clock.now()), timer.signal).catch(() => undefined),
-    ]);
-    wake = undefined;
-    timer.abort();
-    signal.removeEventListener('abort', stop);
+    await wakeup.wait(Math.max(0, nextFullAt - o.clock.now()), o.clock, signal);
   }
   await watching;
 }

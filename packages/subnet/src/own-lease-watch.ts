@@ -1,5 +1,5 @@
 import type { Clock, Logger } from '@flannel-ts/core';
-import { errorMessage, sameSubnets } from '@flannel-ts/core';
+import { Wakeup, errorMessage, sameSubnets } from '@flannel-ts/core';
 import type { LeaseBatch, LeaseStore, StoredLease } from './lease-store';
 
 /** What happened to our lease key: it vanished, or another host's value now sits in it. */
@@ -43,13 +43,13 @@ export function watchOwnLease(options: {
   const stop = (): void => ctl.abort();
   options.signal.addEventListener('abort', stop, { once: true });
   const queue: OwnLeaseEvent[] = [];
-  let wake: (() => void) | undefined;
+  const wakeup = new Wakeup();
   const from = (BigInt(options.lease.modRevision) + 1n).toString();
   void (async () => {
     try {
       for await (const batch of options.store.watch(from, ctl.signal, options.lease.subnets)) {
         queue.push(...classify(batch, options.lease, options.publicIp));
-        if (queue.length > 0) wake?.();
+        if (queue.length > 0) wakeup.wake();
       }
     } catch (err) {
       if (!ctl.signal.aborted)
@@ -61,23 +61,7 @@ export function watchOwnLease(options: {
       for (;;) {
         const ev = queue.shift();
         if (ev) return ev;
-        if (ctl.signal.aborted) return 'timeout';
-        const timer = new AbortController();
-        const woke = new Promise<void>((resolve) => (wake = resolve));
-        const slept =
-          waitMs === undefined
-            ? new Promise<void>(() => undefined)
-            : clock.sleep(waitMs, timer.signal).then(
-                () => 'timeout' as const,
-                () => undefined,
-              );
-        const aborted = new Promise<void>((resolve) =>
-          ctl.signal.addEventListener('abort', () => resolve(), { once: true }),
-        );
-        const r = await Promise.race([woke, slept, aborted]);
-        timer.abort();
-        wake = undefined;
-        if (r === 'timeout' && queue.length === 0) return 'timeout';
+        if ((await wakeup.wait(waitMs, clock, ctl.signal)) !== 'woken') return 'timeout';
       }
     },
     close() {
