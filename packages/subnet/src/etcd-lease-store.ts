@@ -30,6 +30,11 @@ export interface EtcdLeaseStoreOptions extends EtcdConnectionOptions {
   readonly callTimeoutMs?: number;
 }
 
+/** The key of a lease, relative to the prefix: `subnets/10.5.34.0-24`. */
+function leaseKey(subnets: SubnetPair): string {
+  return `${SUBNETS_PREFIX}/${formatSubnetKey(subnets)}`;
+}
+
 /** `/coreos.com/network` + path-join semantics (duplicate and trailing slashes collapse). */
 export function normalizePrefix(prefix: string): string {
   const joined = posix.join('/', prefix);
@@ -160,15 +165,8 @@ class EtcdLeaseStore implements LeaseStore {
     });
   }
 
-  private async readKey(key: string): Promise<StoredLease> {
-    const kv = (await this.ns.get(key).exec()).kvs[0];
-    const r = kv ? toStoredLease(kv) : undefined;
-    if (!r?.ok) throw new Error(`lease ${key} unreadable right after writing it`);
-    return r.lease;
-  }
-
   async create(subnets: SubnetPair, attrs: LeaseAttrs, ttlSeconds: number): Promise<CreateResult> {
-    const key = `${SUBNETS_PREFIX}/${formatSubnetKey(subnets)}`;
+    const key = leaseKey(subnets);
     let leaseId: string | undefined;
     try {
       leaseId = await this.grant(ttlSeconds);
@@ -180,7 +178,11 @@ class EtcdLeaseStore implements LeaseStore {
         await this.revoke(leaseId);
         return { kind: 'taken' };
       }
-      return { kind: 'created', lease: await this.readKey(key) };
+      // A write transaction's header revision is the key's new mod revision: no read-back needed.
+      return {
+        kind: 'created',
+        lease: { subnets, attrs, ttlLeaseId: leaseId, modRevision: txn.header.revision },
+      };
     } catch (err) {
       if (leaseId) await this.revoke(leaseId);
       this.fail(`create lease ${key}`, err);
@@ -188,7 +190,7 @@ class EtcdLeaseStore implements LeaseStore {
   }
 
   async update(current: StoredLease, attrs: LeaseAttrs, ttlSeconds: number): Promise<UpdateResult> {
-    const key = `${SUBNETS_PREFIX}/${formatSubnetKey(current.subnets)}`;
+    const key = leaseKey(current.subnets);
     const reservation = current.ttlLeaseId === '0';
     let leaseId: string | undefined;
     try {
@@ -202,7 +204,15 @@ class EtcdLeaseStore implements LeaseStore {
       }
       // The key now hangs off the new TTL; releasing the old one leaks nothing (SPEC D4).
       if (!reservation) await this.revoke(current.ttlLeaseId);
-      return { kind: 'updated', lease: await this.readKey(key) };
+      return {
+        kind: 'updated',
+        lease: {
+          subnets: current.subnets,
+          attrs,
+          ttlLeaseId: leaseId ?? '0',
+          modRevision: txn.header.revision,
+        },
+      };
     } catch (err) {
       if (leaseId) await this.revoke(leaseId);
       this.fail(`update lease ${key}`, err);
@@ -210,7 +220,7 @@ class EtcdLeaseStore implements LeaseStore {
   }
 
   async remove(current: StoredLease): Promise<boolean> {
-    const key = `${SUBNETS_PREFIX}/${formatSubnetKey(current.subnets)}`;
+    const key = leaseKey(current.subnets);
     try {
       const txn = await this.ns
         .if(key, 'Mod', '==', current.modRevision)
@@ -227,7 +237,7 @@ class EtcdLeaseStore implements LeaseStore {
     signal: AbortSignal,
     subnets?: SubnetPair,
   ): AsyncIterable<LeaseBatch> {
-    const prefix = subnets ? `${SUBNETS_PREFIX}/${formatSubnetKey(subnets)}` : SUBNETS_PREFIX;
+    const prefix = subnets ? leaseKey(subnets) : SUBNETS_PREFIX;
     return watchLeases({
       ns: this.ns,
       prefix,
@@ -244,7 +254,7 @@ class EtcdLeaseStore implements LeaseStore {
     });
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.client.close();
     return Promise.resolve();
   }
