@@ -1,5 +1,5 @@
 import type { Cidr, SubnetPair } from '@flannel-ts/core';
-import { cidrsOverlap, formatCidr, formatIp, makeCidr } from '@flannel-ts/core';
+import { cidrsOverlap, formatCidr, formatIp, isReservation, makeCidr } from '@flannel-ts/core';
 import type { StoredLease } from './lease-store';
 import type { NetworkConfig, SubnetRange } from './network-config';
 
@@ -111,7 +111,7 @@ export function decideAllocation(input: AllocationInput): AllocationDecision {
   if (ours) {
     if (fitsConfig(config, ours.subnets)) return { kind: 'reuse', lease: ours };
     // A reservation is an administrator's statement; never delete it, just do not use it.
-    if (ours.ttlLeaseId !== '0') return { kind: 'remove-incompatible', lease: ours };
+    if (!isReservation(ours)) return { kind: 'remove-incompatible', lease: ours };
   }
   const prev = input.previous;
   if (prev && fitsConfig(config, prev)) {

@@ -3,7 +3,13 @@ import { ExponentialBackoff } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import type { Namespace } from 'etcd3';
 import type { LeaseAttrs, Logger, SubnetPair } from '@flannel-ts/core';
-import { encodeLeaseAttrs, errorMessage, formatSubnetKey, noopLogger } from '@flannel-ts/core';
+import {
+  encodeLeaseAttrs,
+  errorMessage,
+  formatSubnetKey,
+  isReservation,
+  noopLogger,
+} from '@flannel-ts/core';
 import { StoreConfigError, StoreUnavailableError } from './errors';
 import { loadTls } from './etcd-tls';
 import type { EtcdConnectionOptions, TlsMaterial } from './etcd-tls';
@@ -191,7 +197,7 @@ class EtcdLeaseStore implements LeaseStore {
 
   async update(current: StoredLease, attrs: LeaseAttrs, ttlSeconds: number): Promise<UpdateResult> {
     const key = leaseKey(current.subnets);
-    const reservation = current.ttlLeaseId === '0';
+    const reservation = isReservation(current);
     let leaseId: string | undefined;
     try {
       leaseId = reservation ? undefined : await this.grant(ttlSeconds);

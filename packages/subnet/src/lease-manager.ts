@@ -1,5 +1,12 @@
 import type { Clock, LeaseAttrs, Logger, SubnetPair } from '@flannel-ts/core';
-import { Backoff, FlannelError, encodeLeaseAttrs, formatCidr } from '@flannel-ts/core';
+import {
+  Backoff,
+  encodeLeaseAttrs,
+  FlannelError,
+  formatCidr,
+  isReservation,
+  sameSubnets,
+} from '@flannel-ts/core';
 import { decideAllocation } from './allocator';
 import { LeaseLostError, StoreUnavailableError, SubnetExhaustedError } from './errors';
 import type { LeaseListing, LeaseStore, StoredLease } from './lease-store';
@@ -101,7 +108,7 @@ export class LeaseManager {
             logger.info('found lease for current IP, reusing', {
               subnet: describeSubnets(r.subnets),
               publicIp: request.attrs.publicIp,
-              reservation: r.ttlLeaseId === '0',
+              reservation: isReservation(r),
             });
             return r;
           }
@@ -141,7 +148,7 @@ export class LeaseManager {
     attrs: LeaseAttrs,
     signal: AbortSignal,
   ): Promise<StoredLease | undefined> {
-    if (lease.ttlLeaseId === '0' && encodeLeaseAttrs(lease.attrs) === encodeLeaseAttrs(attrs)) {
+    if (isReservation(lease) && encodeLeaseAttrs(lease.attrs) === encodeLeaseAttrs(attrs)) {
       return lease;
     }
     const r = await this.retrying('renewing lease', signal, () =>
@@ -158,23 +165,25 @@ export class LeaseManager {
   async maintain(lease: StoredLease, attrs: LeaseAttrs, signal: AbortSignal): Promise<void> {
     const { clock, logger, store } = this.options;
     let current = lease;
-    let renewAt = clock.now() + this.ttlSeconds * 1000 - this.options.renewMarginMs;
-    logger.info(
-      lease.ttlLeaseId === '0'
-        ? 'holding a reservation; it is never renewed'
-        : 'lease renewal scheduled',
-      {
+    // Renew `renewMarginMs` before the TTL granted now runs out (our clock; etcd does the expiring).
+    const nextRenewal = (): number =>
+      clock.now() + this.ttlSeconds * 1000 - this.options.renewMarginMs;
+    let renewAt = nextRenewal();
+    if (isReservation(lease)) {
+      logger.info('holding a reservation; it is never renewed', {
         subnet: describeSubnets(lease.subnets),
-        ...(lease.ttlLeaseId === '0'
-          ? {}
-          : { renewAt: new Date(renewAt).toISOString(), ttlSeconds: this.ttlSeconds }),
-      },
-    );
+      });
+    } else {
+      logger.info('lease renewal scheduled', {
+        subnet: describeSubnets(lease.subnets),
+        renewAt: new Date(renewAt).toISOString(),
+        ttlSeconds: this.ttlSeconds,
+      });
+    }
     const own = watchOwnLease({ store, lease, publicIp: attrs.publicIp, signal, logger });
     try {
       while (!signal.aborted) {
-        const reservation = current.ttlLeaseId === '0';
-        const wait = reservation ? undefined : Math.max(0, renewAt - clock.now());
+        const wait = isReservation(current) ? undefined : Math.max(0, renewAt - clock.now());
         const event = await own.next(wait, clock);
         if (signal.aborted) return;
         if (event === 'timeout') {
@@ -182,7 +191,7 @@ export class LeaseManager {
           const renewed = await this.refresh(current, attrs, signal);
           if (renewed) {
             current = renewed;
-            renewAt = clock.now() + this.ttlSeconds * 1000 - this.options.renewMarginMs;
+            renewAt = nextRenewal();
             logger.info('lease renewed', {
               subnet: describeSubnets(current.subnets),
               ttlSeconds: this.ttlSeconds,
@@ -193,7 +202,7 @@ export class LeaseManager {
           throw new LeaseLostError(lostMessage(current.subnets, event.by));
         }
         current = await this.reclaim(current, attrs, signal);
-        renewAt = clock.now() + this.ttlSeconds * 1000 - this.options.renewMarginMs;
+        renewAt = nextRenewal();
       }
     } catch (err) {
       if (signal.aborted) return;
@@ -219,7 +228,7 @@ export class LeaseManager {
       return r.lease;
     }
     const listing = await this.retrying('listing leases', signal, () => store.list(signal));
-    const holder = listing.leases.find((l) => describeSubnets(l.subnets) === subnet);
+    const holder = listing.leases.find((l) => sameSubnets(l.subnets, lost.subnets));
     if (holder?.attrs.publicIp === attrs.publicIp) return holder;
     throw new LeaseLostError(lostMessage(lost.subnets, holder?.attrs.publicIp ?? 'another host'));
   }

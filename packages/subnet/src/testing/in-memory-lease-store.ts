@@ -1,5 +1,5 @@
 import type { LeaseAttrs, SubnetPair } from '@flannel-ts/core';
-import { formatSubnetKey } from '@flannel-ts/core';
+import { formatSubnetKey, isReservation } from '@flannel-ts/core';
 import { AsyncQueue } from '../async-queue';
 import type {
   ConfigRead,
@@ -120,7 +120,7 @@ export class InMemoryLeaseStore implements LeaseStore {
     this.maybeFail();
     const now = this.leases.get(formatSubnetKey(current.subnets));
     if (now?.modRevision !== current.modRevision) return Promise.resolve({ kind: 'lost' });
-    const reservation = current.ttlLeaseId === '0';
+    const reservation = isReservation(current);
     this.liveTtlLeases.delete(current.ttlLeaseId);
     return Promise.resolve({
       kind: 'updated',
