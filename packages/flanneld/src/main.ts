@@ -9,12 +9,7 @@ import {
 } from '@flannel-ts/backend';
 import { readPreviousSubnetEnv, renderSubnetEnv, writeFileAtomic } from '@flannel-ts/docker';
 import type { PreviousSubnetEnv } from '@flannel-ts/docker';
-import {
-  LeaseManager,
-  StoreConfigError,
-  createEtcdLeaseStore,
-  loadNetworkConfig,
-} from '@flannel-ts/subnet';
+import { LeaseManager, createEtcdLeaseStore, loadNetworkConfig } from '@flannel-ts/subnet';
 import type { LeaseStore, NetworkConfig } from '@flannel-ts/subnet';
 import { describeConfig, parseConfig } from './config';
 import { runDataPlane } from './data-plane-loop';
@@ -32,11 +27,6 @@ const backends: Readonly<Record<string, BackendFactory>> = {
   vxlan: createVxlanBackend,
   'host-gw': createHostGwBackend,
 };
-
-/** Exit status per failure: 1 for anything fatal at runtime (as upstream); 2 is reserved for usage. */
-function exitCodeFor(err: unknown): number {
-  return err instanceof FlannelError && err.code === 'USAGE' ? 2 : 1;
-}
 
 /** What the previous subnet file says, if anything trustworthy (corrupt parts are warned about). */
 async function previousRun(config: Config, logger: Logger): Promise<PreviousSubnetEnv | undefined> {
@@ -203,19 +193,20 @@ export async function main(
   process.on('SIGTERM', onSignal);
   try {
     await run(config, env, logger, ctl.signal);
-    logger.info('Exiting cleanly...');
-    return 0;
   } catch (err) {
-    if (ctl.signal.aborted) {
-      logger.info('Exiting cleanly...');
-      return 0;
+    // Failing because we were told to stop is a clean exit; anything else is fatal: exit 1, as
+    // upstream (usage errors, exit 2, never get this far).
+    if (!ctl.signal.aborted) {
+      const code = err instanceof FlannelError ? err.code : 'INTERNAL';
+      logger.error(errorMessage(err), { code, fatal: true });
+      if (!(err instanceof FlannelError) && err instanceof Error) {
+        logger.debug('stack', { stack: err.stack });
+      }
+      return 1;
     }
-    const code = err instanceof FlannelError ? err.code : 'INTERNAL';
-    logger.error(errorMessage(err), { code, fatal: true });
-    if (!(err instanceof FlannelError) && err instanceof Error)
-      logger.debug('stack', { stack: err.stack });
-    return err instanceof StoreConfigError ? 1 : exitCodeFor(err);
   }
+  logger.info('Exiting cleanly...');
+  return 0;
 }
 
 /** Entry point of the `flanneld` executable: runs {@link main} and exits with its status. */
