@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Cidr } from '@flannel-ts/core';
 import { parseCidr } from '@flannel-ts/core';
 import { checkDefaultBridge, createDockerodeDockerApi } from '@flannel-ts/docker';
-import { lab } from './lab-harness';
+import { lab, meshPairs, pingOnce } from './lab-harness';
 
 // `scripts/lab up --docker`: flanneld runs with --ip-masq --docker-opts-file, each host runs a real
 // dockerd started with the DOCKER_OPTS flanneld wrote, container c<i> sits on docker0, and the
@@ -65,20 +65,13 @@ describe('Docker hosts on the 3-host vxlan lab: a real dockerd per host, flannel
       ((await lab.ruleCount(`h${h}`, 'filter', 'FLANNEL-FWD', `-s ${NETWORK}`)) ?? 0) +
       ((await lab.ruleCount(`h${h}`, 'filter', 'FLANNEL-FWD', `-d ${NETWORK}`)) ?? 0);
     const before = await Promise.all(HOSTS.map(accepted));
-    for (const from of HOSTS) {
-      for (const to of HOSTS.filter((h) => h !== from)) {
-        const code = await lab.dockerStatus(from, [
-          'exec',
-          `c${from}`,
-          'ping',
-          '-c',
-          '1',
-          '-W',
-          '2',
-          lab.containerIp(to),
-        ]);
-        expect({ from, to, code }).toEqual({ from, to, code: 0 });
-      }
+    for (const [from, to] of meshPairs(HOSTS)) {
+      const code = await lab.dockerStatus(from, [
+        'exec',
+        `c${from}`,
+        ...pingOnce(lab.containerIp(to)),
+      ]);
+      expect({ from, to, code }).toEqual({ from, to, code: 0 });
     }
     // Docker's own FORWARD rules come first and accept only what leaves docker0 and the replies;
     // the echo requests from other hosts were let through by FLANNEL-FWD, not by the policy.
@@ -96,16 +89,7 @@ describe('Docker hosts on the 3-host vxlan lab: a real dockerd per host, flannel
         await underlayEchoes(`${hostIp(h)}/32`),
         await underlayEchoes(NETWORK),
       ];
-      const code = await lab.dockerStatus(h, [
-        'exec',
-        `c${h}`,
-        'ping',
-        '-c',
-        '1',
-        '-W',
-        '2',
-        UNDERLAY_IP,
-      ]);
+      const code = await lab.dockerStatus(h, ['exec', `c${h}`, ...pingOnce(UNDERLAY_IP)]);
       expect({ h, code }).toEqual({ h, code: 0 });
       expect((await masq())! - masq0!).toBe(1);
       expect((await underlayEchoes(`${hostIp(h)}/32`)) - fromHost0).toBe(1);

@@ -153,3 +153,15 @@ export async function waitUntil(
   }
   return Date.now() - start;
 }
+
+/** One ping with a 2 s deadline: the command every mesh check runs. */
+export function pingOnce(ip: string): string[] {
+  return ['ping', '-c', '1', '-W', '2', ip];
+}
+
+/** Every ordered pair of distinct hosts, for full-mesh checks. */
+export function meshPairs(hosts: readonly number[]): [number, number][] {
+  return hosts.flatMap((from) =>
+    hosts.filter((to) => to !== from).map((to): [number, number] => [from, to]),
+  );
+}
