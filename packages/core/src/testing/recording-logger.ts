@@ -37,16 +37,22 @@ export function createRecordingLogger(): RecordingLogger {
   return logger;
 }
 
-/** Polls `cond` every 10 ms until it holds; rejects naming `what` after `timeoutMs`. */
+/**
+ * Polls `cond` (which may be async) every `pollMs` until it holds; rejects naming `what` after
+ * `timeoutMs`. Resolves to how long it took, for tests that bound a recovery time.
+ */
 export async function waitUntil(
-  cond: () => boolean,
+  cond: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline)
+  pollMs = 10,
+): Promise<number> {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
   }
+  return Date.now() - start;
 }

@@ -1,3 +1,4 @@
+import { waitUntil } from '@flannel-ts/core/testing';
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -48,18 +49,13 @@ export function startAgent(
   };
 }
 
-/** Polls `cond` every 50 ms until it holds, failing with `what` after `timeoutMs`. */
+/** Polls `cond` every 50 ms until it holds, failing with `what` after `timeoutMs` (default 30 s). */
 export async function waitFor(
   cond: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 30_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitUntil(cond, what, timeoutMs, 50);
 }
 
 export async function readEnv(path: string): Promise<Record<string, string>> {

@@ -1,3 +1,4 @@
+import { waitUntil as pollUntil } from '@flannel-ts/core/testing';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -139,19 +140,13 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Polls `cond` every 100 ms until it holds; fails naming `what` after `timeoutMs`. */
-export async function waitUntil(
+/** Polls `cond` every 100 ms until it holds; fails naming `what` after `timeoutMs` (default 20 s). */
+export function waitUntil(
   cond: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 20_000,
 ): Promise<number> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return Date.now() - start;
+  return pollUntil(cond, what, timeoutMs, 100);
 }
 
 /** One ping with a 2 s deadline: the command every mesh check runs. */

@@ -1,4 +1,4 @@
-import { createRecordingLogger } from '@flannel-ts/core/testing';
+import { createRecordingLogger, waitUntil } from '@flannel-ts/core/testing';
 import { formatCidr, parseCidr, systemClock } from '@flannel-ts/core';
 import type { Cidr, Clock, Lease, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 import type { DataPlane, SyncReport } from '@flannel-ts/backend';
@@ -74,11 +74,6 @@ class ManualClock implements Clock {
   }
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await systemClock.sleep(10);
-  if (!cond()) throw new Error(`timed out waiting for ${what}`);
-}
-
 /** Lets every pending promise callback and timer of this turn run. */
 const settle = (): Promise<void> => systemClock.sleep(20);
 
@@ -121,19 +116,19 @@ describe('runDataPlane', () => {
     const t = start();
     void t.launch();
 
-    await until(() => t.calls.length >= 1, 'the first sync');
+    await waitUntil(() => t.calls.length >= 1, 'the first sync');
     expect(t.calls[0]).toEqual({ peers: ['10.5.2.0/24'], full: true });
   });
 
   it('syncs incrementally when a peer’s lease is put or removed', async () => {
     const t = start();
     void t.launch();
-    await until(() => t.calls.length >= 1, 'the first sync');
+    await waitUntil(() => t.calls.length >= 1, 'the first sync');
 
     t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
-    await until(() => t.calls.length >= 2, 'a sync after the put');
+    await waitUntil(() => t.calls.length >= 2, 'a sync after the put');
     t.store.delete(A);
-    await until(() => t.calls.length >= 3, 'a sync after the delete');
+    await waitUntil(() => t.calls.length >= 3, 'a sync after the delete');
 
     expect(t.calls.slice(1)).toEqual([
       { peers: ['10.5.2.0/24', '10.5.3.0/24'], full: false },
@@ -144,13 +139,13 @@ describe('runDataPlane', () => {
   it('never passes our own lease or another backend’s lease to sync, and does not sync for them', async () => {
     const t = start();
     void t.launch();
-    await until(() => t.calls.length >= 1, 'the first sync');
+    await waitUntil(() => t.calls.length >= 1, 'the first sync');
 
     t.store.put(OWN, vxlan('192.0.2.10', 'aa:bb:cc:dd:ee:10')); // our own renewal
     t.store.put(C, { publicIp: '192.0.2.14', publicIpv6: null, backendType: 'host-gw' });
     t.store.put(A, vxlan('192.0.2.11', 'aa:bb:cc:dd:ee:01')); // a peer's renewal, unchanged
     t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
-    await until(() => t.calls.some((c) => c.peers.includes('10.5.3.0/24')), 'a sync with B');
+    await waitUntil(() => t.calls.some((c) => c.peers.includes('10.5.3.0/24')), 'a sync with B');
     await settle();
 
     // Only B's lease changed the peer set, so it alone caused a sync.
@@ -165,14 +160,14 @@ describe('runDataPlane', () => {
     let release = (): void => undefined;
     t.dataPlane.gate = new Promise((resolve) => (release = resolve));
     void t.launch();
-    await until(() => t.calls.length >= 1, 'the first sync to begin');
+    await waitUntil(() => t.calls.length >= 1, 'the first sync to begin');
 
     t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
     t.store.put(C, vxlan('192.0.2.13', 'aa:bb:cc:dd:ee:03'));
     await settle(); // the watch applies both events while the first sync is still running
     t.dataPlane.gate = undefined;
     release();
-    await until(() => t.calls.length >= 2, 'the follow-up sync');
+    await waitUntil(() => t.calls.length >= 2, 'the follow-up sync');
     await settle();
 
     expect(t.calls).toEqual([
@@ -185,16 +180,16 @@ describe('runDataPlane', () => {
     const clock = new ManualClock();
     const t = start({ clock, reconcileIntervalMs: 60_000 });
     void t.launch();
-    await until(() => t.calls.length >= 1, 'the first sync');
+    await waitUntil(() => t.calls.length >= 1, 'the first sync');
 
     t.dataPlane.failures.push(new Error('ip -force -batch - failed (exit 1): no such device'));
     t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
-    await until(
+    await waitUntil(
       () => t.logger.lines.some((l) => l.message === 'data plane sync failed; retrying'),
       'the failure to be handled',
     );
     clock.advance(1000);
-    await until(() => t.calls.length >= 3, 'the retry');
+    await waitUntil(() => t.calls.length >= 3, 'the retry');
 
     expect(t.calls.slice(1)).toEqual([
       { peers: ['10.5.2.0/24', '10.5.3.0/24'], full: false },
@@ -208,14 +203,14 @@ describe('runDataPlane', () => {
     const boom = (): Error => new Error('bridge -force -batch - failed (exit 1)');
     t.dataPlane.failures.push(boom(), boom());
     void t.launch();
-    await until(() => t.calls.length >= 1, 'the first sync');
-    await until(() => t.logger.lines.some((l) => l.level === 'error'), 'the first failure');
+    await waitUntil(() => t.calls.length >= 1, 'the first sync');
+    await waitUntil(() => t.logger.lines.some((l) => l.level === 'error'), 'the first failure');
     clock.advance(1000);
-    await until(() => t.calls.length >= 2, 'the first retry');
+    await waitUntil(() => t.calls.length >= 2, 'the first retry');
     await settle();
     clock.advance(1000);
-    await until(() => t.calls.length >= 3, 'the second retry');
-    await until(() => t.logger.lines.some((l) => l.level === 'info'), 'the recovery');
+    await waitUntil(() => t.calls.length >= 3, 'the second retry');
+    await waitUntil(() => t.logger.lines.some((l) => l.level === 'info'), 'the recovery');
 
     expect(t.calls.map((c) => c.full)).toEqual([true, true, true]);
     expect(t.logger.lines.filter((l) => l.level !== 'debug')).toEqual([
@@ -228,11 +223,11 @@ describe('runDataPlane', () => {
     const clock = new ManualClock();
     const t = start({ clock, reconcileIntervalMs: 10_000 });
     void t.launch();
-    await until(() => t.calls.length >= 1, 'the first sync');
+    await waitUntil(() => t.calls.length >= 1, 'the first sync');
     await settle();
 
     clock.advance(10_000);
-    await until(() => t.calls.length >= 2, 'the periodic sync');
+    await waitUntil(() => t.calls.length >= 2, 'the periodic sync');
 
     expect(t.calls[1]).toEqual({ peers: ['10.5.2.0/24'], full: true });
   });
@@ -241,14 +236,14 @@ describe('runDataPlane', () => {
     const t = start({ clock: systemClock, reconcileIntervalMs: 20 });
     void t.launch();
 
-    await until(() => t.calls.filter((c) => c.full).length >= 3, 'three full syncs');
+    await waitUntil(() => t.calls.filter((c) => c.full).length >= 3, 'three full syncs');
     expect(t.calls.every((c) => c.peers.join() === '10.5.2.0/24')).toBe(true);
   });
 
   it('ends when the signal aborts while it waits', async () => {
     const t = start();
     const done = t.launch();
-    await until(() => t.calls.length >= 1, 'the first sync');
+    await waitUntil(() => t.calls.length >= 1, 'the first sync');
     await settle();
 
     t.abort.abort();
@@ -262,7 +257,7 @@ describe('runDataPlane', () => {
       t.abort.signal.addEventListener('abort', () => resolve(), { once: true }),
     );
     const done = t.launch();
-    await until(() => t.calls.length >= 1, 'the first sync to begin');
+    await waitUntil(() => t.calls.length >= 1, 'the first sync to begin');
 
     t.abort.abort();
 

@@ -1,4 +1,4 @@
-import { createRecordingLogger } from '@flannel-ts/core/testing';
+import { createRecordingLogger, waitUntil } from '@flannel-ts/core/testing';
 import { parseCidr, systemClock } from '@flannel-ts/core';
 import type { LeaseAttrs } from '@flannel-ts/core';
 import {
@@ -14,11 +14,6 @@ import { InMemoryLeaseStore } from '@flannel-ts/subnet/testing';
 const cfg = parseNetworkConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}');
 const config = (cfg.ok ? cfg.config : undefined) as NetworkConfig;
 const attrs: LeaseAttrs = { publicIp: '192.0.2.9', publicIpv6: null };
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await systemClock.sleep(10);
-  if (!cond()) throw new Error(`timed out waiting for ${what}`);
-}
 
 function manager(
   store: InMemoryLeaseStore,
@@ -92,8 +87,8 @@ describe('LeaseManager.maintain', () => {
     const ctl = new AbortController();
     const lease = await lm.acquire({ config, attrs }, ctl.signal);
     const running = lm.maintain(lease, attrs, ctl.signal);
-    await until(() => store.get(lease.subnets)?.ttlLeaseId !== lease.ttlLeaseId, 'a renewal');
-    await until(() => store.liveTtlLeases.size === 1, 'the old TTL to be released');
+    await waitUntil(() => store.get(lease.subnets)?.ttlLeaseId !== lease.ttlLeaseId, 'a renewal');
+    await waitUntil(() => store.liveTtlLeases.size === 1, 'the old TTL to be released');
     ctl.abort();
     await running;
   });
@@ -105,7 +100,7 @@ describe('LeaseManager.maintain', () => {
     const lease = await lm.acquire({ config, attrs }, ctl.signal);
     const running = lm.maintain(lease, attrs, ctl.signal);
     store.delete(lease.subnets);
-    await until(
+    await waitUntil(
       () => store.get(lease.subnets)?.attrs.publicIp === attrs.publicIp,
       're-acquisition',
     );
@@ -132,9 +127,12 @@ describe('loadNetworkConfig', () => {
     const logger = createRecordingLogger();
     const ctl = new AbortController();
     const loading = loadNetworkConfig({ store, clock: systemClock, logger, signal: ctl.signal });
-    await until(() => logger.lines.some((l) => l.level === 'error'), 'the missing-config error');
+    await waitUntil(
+      () => logger.lines.some((l) => l.level === 'error'),
+      'the missing-config error',
+    );
     store.setConfig('{"Network":"10.5.0.0/16","SubnetLen":31}');
-    await until(
+    await waitUntil(
       () => logger.lines.filter((l) => l.level === 'error').length === 2,
       'the invalid-config error',
     );
