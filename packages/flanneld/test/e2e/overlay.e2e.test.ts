@@ -66,7 +66,11 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
       '1',
       lab.containerIp(1),
     ]);
-    await new Promise((r) => setTimeout(r, 1000)); // let the ping run before the restart
+    // Restart only once the ping is flowing: c1 has received at least 5 more packets.
+    const rx = async (): Promise<number> =>
+      Number(await lab.exec('c1', ['cat', '/sys/class/net/eth0/statistics/rx_packets']));
+    const rx0 = await rx();
+    await waitUntil(async () => (await rx()) >= rx0 + 5, 'the ping to reach c1');
     await lab.killAndRestart(1);
     await waitUntil(
       async () =>
