@@ -35,13 +35,14 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 cd "$repo"
-# Install from the lock file when node_modules is missing or older than it. `npm install`, not
-# `npm ci`: npm 11 leaves other platforms' optional bindings (jest's unrs-resolver) out of the lock
-# file and `npm ci` then refuses it as out of sync; `npm install` installs the same locked versions
-# and leaves the lock file untouched.
+# Install from the lock file when node_modules is missing or older than it. `npm ci`, not
+# `npm install`: it installs exactly the locked versions and never rewrites package-lock.json, so a
+# fresh clone stays clean. It refuses a lock file out of sync with package.json; the committed one
+# lists every platform's optional bindings (jest's unrs-resolver), as `npm install` writes them, so
+# after changing dependencies commit the lock file `npm install` leaves.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm install (from package-lock.json)"
-  npm install --no-audit --no-fund --loglevel=error
+  echo "setup: npm ci (from package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 echo "setup: building"
 npm run --silent build
