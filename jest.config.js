@@ -7,6 +7,7 @@ const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.tes
 const moduleNameMapper = {
   '^@flannel-ts/([a-z-]+)$': '<rootDir>/packages/$1/src/index.ts',
   '^@flannel-ts/([a-z-]+)/testing$': '<rootDir>/packages/$1/src/testing/index.ts',
+  '^@flannel-ts/docker/docker-api$': '<rootDir>/packages/docker/src/docker-api-index.ts',
 };
 const common = { rootDir: __dirname, transform, moduleNameMapper, testEnvironment: 'node' };
 

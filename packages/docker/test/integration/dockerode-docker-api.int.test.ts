@@ -20,8 +20,8 @@ import {
   checkDefaultBridge,
   createDockerodeDockerApi,
   flannelNetworkSpec,
-} from '@flannel-ts/docker';
-import type { DockerApi } from '@flannel-ts/docker';
+} from '@flannel-ts/docker/docker-api';
+import type { DockerApi } from '@flannel-ts/docker/docker-api';
 
 // The dockerode adapter against one real dockerd, started in a throwaway network namespace (so
 // its docker0 and iptables rules stay there) with its own data-root, exec-root and socket under a

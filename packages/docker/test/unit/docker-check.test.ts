@@ -1,8 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runDockerCheckCli } from '@flannel-ts/docker';
-import type { BridgeNetworkSpec, DockerApi, DockerNetworkInfo } from '@flannel-ts/docker';
+import { runDockerCheckCli } from '@flannel-ts/docker/docker-api';
+import type {
+  BridgeNetworkSpec,
+  DockerApi,
+  DockerNetworkInfo,
+} from '@flannel-ts/docker/docker-api';
 
 /** A DockerApi double holding networks in a map (the seam is ours, so no dockerode types). */
 function fakeDocker(

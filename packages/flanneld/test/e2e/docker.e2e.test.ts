@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Cidr } from '@flannel-ts/core';
 import { parseCidr } from '@flannel-ts/core';
-import { checkDefaultBridge, createDockerodeDockerApi } from '@flannel-ts/docker';
+import { checkDefaultBridge, createDockerodeDockerApi } from '@flannel-ts/docker/docker-api';
 import { lab, meshPairs, pingOnce } from './lab-harness';
 
 // `scripts/lab up --docker`: flanneld runs with --ip-masq --docker-opts-file, each host runs a real
