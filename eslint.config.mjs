@@ -31,8 +31,8 @@ export default tseslint.config(
           paths: [
             confined('etcd3', 'etcd-lease-store.ts'),
             confined('dockerode', 'dockerode-docker-api.ts'),
-            confined('node:child_process', 'run-process.ts'),
-            confined('child_process', 'run-process.ts'),
+            confined('node:child_process', 'run-process.ts or kernel/child-process.ts'),
+            confined('child_process', 'run-process.ts or kernel/child-process.ts'),
           ],
         },
       ],
@@ -51,6 +51,8 @@ export default tseslint.config(
     files: [
       // run-process: the one place the backends start ip, bridge and iptables (no shell).
       'packages/backend/src/run-process.ts',
+      // kernel/child-process: the long-lived iproute2 children (batch and monitor), no shell.
+      'packages/backend/src/kernel/child-process.ts',
       // systemd-notify: Node cannot write to the unix datagram NOTIFY_SOCKET itself.
       'packages/flanneld/src/systemd-notify.ts',
       'packages/*/src/testing/**/*.ts',

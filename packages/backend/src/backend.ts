@@ -27,30 +27,40 @@ export interface BackendLeaseData {
   readonly backendData?: unknown;
 }
 
-/** What one data-plane sync did. */
+/** What one pass over the data plane did. */
 export interface SyncReport {
   /** Kernel changes applied. */
   readonly changes: number;
+  /** Entries put back after someone deleted or changed them. */
+  readonly repairs: number;
   /** Peers whose entries are programmed. */
   readonly programmedPeers: number;
   /** Peers left out, each with the reason (already logged once by the backend). */
   readonly skippedPeers: readonly string[];
 }
 
-/** A running data plane: programs the kernel for the current set of peer leases. */
+/**
+ * A running data plane: programs the kernel for the current set of peer leases (our own lease and
+ * other backends' leases already excluded). Lease changes and kernel events only mark entries
+ * dirty; the caller then runs {@link DataPlane.apply}, one pass at a time.
+ */
 export interface DataPlane {
+  /** Records changed peers (lease key → lease, or undefined when it left). Touches no kernel. */
+  update(changes: Iterable<readonly [string, Lease | undefined]>): void;
+  /** True when {@link DataPlane.apply} has work. */
+  readonly pending: boolean;
+  /** Applies what is dirty: lease changes and repairs the kernel monitor asked for. */
+  apply(signal?: AbortSignal): Promise<SyncReport>;
   /**
-   * Brings the kernel in line with `peers` (our own lease and other backends' leases already
-   * excluded). `full` reads the kernel (periodic pass, startup); otherwise the last applied state
-   * is trusted (lease events). `changed` (lease key → lease, or undefined when it left) lets a
-   * non-full pass plan only those peers.
+   * A full pass, the safety net: checks the device, reads the kernel's owned entries, puts back
+   * what differs and removes entries of ours that no peer explains (SPEC D8/D9).
    */
-  sync(
-    peers: readonly Lease[],
-    full: boolean,
-    signal?: AbortSignal,
-    changed?: ReadonlyMap<string, Lease | undefined>,
-  ): Promise<SyncReport>;
+  resync(signal?: AbortSignal): Promise<SyncReport>;
+  /**
+   * Follows kernel events until `signal` aborts, calling `onDirty(false)` when an apply is needed
+   * and `onDirty(true)` when events may have been missed and a full pass is needed.
+   */
+  watch(onDirty: (needFullPass: boolean) => void, signal: AbortSignal): Promise<void>;
 }
 
 /**

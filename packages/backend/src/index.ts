@@ -8,20 +8,36 @@ export type {
 export { createAllocBackend } from './alloc-backend';
 export { IpBinaryNotFoundError, IpCommandError } from './ip-runner';
 export type { FailedBatchLine, IpCommandFailure, IpRunner } from './ip-runner';
-export { createExecIpRunner } from './exec-ip-runner';
-export type { ExecIpRunnerOptions } from './exec-ip-runner';
+export { BULK_BATCH_LINES, createIproute2Runner } from './kernel/iproute2-runner';
+export type { Iproute2RunnerOptions } from './kernel/iproute2-runner';
+export { BatchChild, DEFAULT_RECYCLE_AFTER_LINES, FENCE_LINE } from './kernel/batch-child';
+export type { BatchChildOptions } from './kernel/batch-child';
+export { createSpawnChild } from './kernel/child-process';
+export type { ChildHandle, ChildListeners, SpawnChild } from './kernel/child-process';
+export { createIproute2Monitor } from './kernel/kernel-monitor';
+export type { Iproute2MonitorOptions, KernelMonitor } from './kernel/kernel-monitor';
+export { parseFdbMonitorLine, parseIpMonitorLine } from './kernel/monitor-parse';
+export type { MonitorEvent } from './kernel/monitor-parse';
+export { KernelTable } from './engine/kernel-table';
+export type {
+  ApplyReport,
+  EntryKind,
+  KernelTableOptions,
+  Observation,
+  OpFailure,
+} from './engine/kernel-table';
+export { createPeerDataPlane, KernelRejectedError } from './engine/peer-data-plane';
+export type { ManagedDevice, PeerDataPlaneOptions } from './engine/peer-data-plane';
 export type { DataPlane, SyncReport } from './backend';
 export { BackendConfigError } from './backend-options';
 export { applyDataPlane } from './apply';
 export type { DataPlaneRunners } from './apply';
 export { EMPTY_STATE, makeState, stateSize } from './kernel-state';
 export type { DataPlaneState, FdbEntry, NeighbourEntry, RouteEntry } from './kernel-state';
-export { planDataPlane } from './plan';
+export { planDataPlane, sameEntry } from './plan';
 export type { DataPlaneOp } from './plan';
-export { readDataPlaneState } from './read-state';
+export { observationOf, readDataPlaneState } from './read-state';
 export type { OwnedScope } from './read-state';
-export { Reconciler } from './reconciler';
-export type { ReconcileReport } from './reconciler';
 export { createVxlanBackend, DEFAULT_VXLAN_PORT, VXLAN_OVERHEAD } from './vxlan/vxlan-backend';
 export { vxlanDesiredState } from './vxlan/vxlan-desired';
 export type { VxlanTopology } from './vxlan/vxlan-desired';
@@ -49,6 +65,5 @@ export type {
 } from './iptables/iptables-manager';
 export { mergePeerEntries, peerKey } from './peer-entries';
 export type { PeerEntries } from './peer-entries';
-export { PeerProgrammer } from './peer-programmer';
 export { vxlanPeerEntries } from './vxlan/vxlan-desired';
 export { hostGwPeerEntries } from './host-gw/host-gw-desired';

@@ -12,12 +12,14 @@ export interface IpRunner {
    */
   run(args: readonly string[], signal?: AbortSignal): Promise<{ stdout: string }>;
   /**
-   * Runs many commands in one process (`ip -force -batch -`, lines on stdin), which is what makes
+   * Runs many commands through `ip -force -batch -` (lines on stdin), which is what makes
    * programming thousands of routes or FDB entries cheap (SPEC D13). Every line is attempted even
    * when an earlier one fails; afterwards the call rejects with an {@link IpCommandError} whose
    * `failedLines` names each failing line. Lines must not contain newlines.
    */
   batch(lines: readonly string[], signal?: AbortSignal): Promise<void>;
+  /** Ends any long-lived child process the runner keeps. */
+  close(): void;
 }
 
 /** One line of a batch that iproute2 reported as failed. */
@@ -84,14 +86,17 @@ export class IpBinaryNotFoundError extends FlannelError {
 
 function describeFailure(f: IpCommandFailure): string {
   const command = [f.binary, ...f.args].join(' ');
-  const status = f.exitCode === undefined ? 'killed' : `exit ${f.exitCode}`;
   const failed = f.failedLines ?? [];
+  // A long-lived batch child reports failed lines while it keeps running: no exit status to show.
+  const status =
+    f.exitCode !== undefined ? `exit ${f.exitCode}` : failed.length > 0 ? 'running' : 'killed';
   if (failed.length > 0 || f.batchAbort !== undefined) {
     const parts = failed.map((l) => `line ${l.lineNumber} "${l.line ?? '?'}": ${l.message}`);
     if (f.batchAbort !== undefined) {
       parts.push(`stopped before the end: ${f.batchAbort.split('\n').join('; ')}`);
     }
-    return `${command} failed (${status}): ${parts.join('; ')}`;
+    const head = status === 'running' ? `${command} failed` : `${command} failed (${status})`;
+    return `${head}: ${parts.join('; ')}`;
   }
   const text = f.stderr.trim().split('\n').join('; ');
   return `${command} failed (${status}): ${text === '' ? 'no error output' : text}`;

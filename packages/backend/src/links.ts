@@ -8,6 +8,8 @@ export interface LinkInfo {
   readonly name: string;
   readonly mac: string;
   readonly mtu: number;
+  /** Administratively up (`UP` among its flags). */
+  readonly up: boolean;
   readonly kind?: string | undefined;
   readonly data: Readonly<Record<string, unknown>>;
   /** IPv4 addresses with prefix length, e.g. `10.5.1.0/32`. */
@@ -18,6 +20,7 @@ interface JsonLink {
   ifname?: string;
   address?: string;
   mtu?: number;
+  flags?: string[];
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
   addr_info?: { family?: string; local?: string; prefixlen?: number }[];
 }
@@ -42,6 +45,7 @@ export async function readLink(
     name,
     mac: (link.address ?? '').toLowerCase(),
     mtu: link.mtu ?? 0,
+    up: (link.flags ?? []).includes('UP'),
     kind: link.linkinfo?.info_kind,
     data: link.linkinfo?.info_data ?? {},
     ipv4: (link.addr_info ?? [])

@@ -9,7 +9,8 @@ export type DataPlaneOp =
   | { readonly op: 'replace-fdb'; readonly entry: FdbEntry }
   | { readonly op: 'delete-fdb'; readonly entry: FdbEntry };
 
-function same<T extends object>(a: T, b: T): boolean {
+/** True when two entries of one kind are the same, field by field. */
+export function sameEntry<T extends object>(a: T, b: T): boolean {
   return (Object.keys(a) as (keyof T)[]).every((k) => a[k] === b[k]);
 }
 
@@ -21,7 +22,7 @@ function diff<T extends object>(
   const remove: T[] = [];
   for (const [key, want] of desired) {
     const have = actual.get(key);
-    if (!have || !same(want, have)) replace.push(want);
+    if (!have || !sameEntry(want, have)) replace.push(want);
   }
   for (const [key, have] of actual) if (!desired.has(key)) remove.push(have);
   return { replace, remove };

@@ -3,6 +3,11 @@ import { cidrContains, parseCidr } from '@flannel-ts/core';
 import type { DataPlaneRunners } from './apply';
 import type { DataPlaneState, FdbEntry, NeighbourEntry, RouteEntry } from './kernel-state';
 import { makeState } from './kernel-state';
+import type { Observation } from './engine/kernel-table';
+import type { MonitorEvent } from './kernel/monitor-parse';
+
+/** The all-zero MAC: a default-destination (flooding) FDB entry an admin may add; never ours. */
+const ZERO_MAC = '00:00:00:00:00:00';
 
 interface JsonRoute {
   dst?: string;
@@ -56,8 +61,7 @@ export function parseNeighbours(stdout: string, dev: string): NeighbourEntry[] {
 export function parseFdb(stdout: string, dev: string): FdbEntry[] {
   return parseArray<JsonFdb>(stdout).flatMap((f) => {
     const mac = f.mac?.toLowerCase();
-    // The all-zero MAC is a default-destination (flooding) entry an admin may add; never ours.
-    if (!mac || !f.dst || f.state !== 'permanent' || mac === '00:00:00:00:00:00') return [];
+    if (!mac || !f.dst || f.state !== 'permanent' || mac === ZERO_MAC) return [];
     return [{ mac, dst: f.dst, dev }];
   });
 }
@@ -93,4 +97,46 @@ export async function readDataPlaneState(
     runners.bridge.run(['-json', 'fdb', 'show', 'dev', vx], signal),
   ]);
   return makeState(routes, parseNeighbours(neigh.stdout, vx), parseFdb(fdb.stdout, vx));
+}
+
+/**
+ * What a monitor event says about one of our keys, by the same ownership rules as the full read:
+ * routes on our devices inside the network (never foreign ones: another table, a metric, the
+ * kernel's own), permanent neighbours and FDB entries on the VXLAN device. Undefined when the
+ * event is about nothing of ours.
+ */
+export function observationOf(e: MonitorEvent, scope: OwnedScope): Observation | undefined {
+  switch (e.table) {
+    case 'route': {
+      if (e.foreign || e.dev === undefined || !scope.routeDevices.includes(e.dev)) return undefined;
+      const dst = parseCidr(e.dst);
+      if (!dst || !cidrContains(scope.network, dst)) return undefined;
+      const entry = e.gateway
+        ? { dst: e.dst, gateway: e.gateway, dev: e.dev, onlink: e.onlink }
+        : undefined;
+      if (e.deleted) return { kind: 'routes', key: e.dst, state: 'absent', entry };
+      return entry
+        ? { kind: 'routes', key: e.dst, state: 'present', entry }
+        : { kind: 'routes', key: e.dst, state: 'foreign' };
+    }
+    case 'neigh': {
+      if (e.dev === undefined || e.dev !== scope.vxlanDevice) return undefined;
+      const entry = e.mac && e.permanent ? { ip: e.ip, mac: e.mac, dev: e.dev } : undefined;
+      if (e.deleted) return { kind: 'neighbours', key: e.ip, state: 'absent', entry };
+      return entry
+        ? { kind: 'neighbours', key: e.ip, state: 'present', entry }
+        : { kind: 'neighbours', key: e.ip, state: 'foreign' };
+    }
+    case 'fdb': {
+      if (e.dev === undefined || e.dev !== scope.vxlanDevice || e.mac === ZERO_MAC)
+        return undefined;
+      const entry = e.dst && e.permanent ? { mac: e.mac, dst: e.dst, dev: e.dev } : undefined;
+      if (e.deleted) return { kind: 'fdb', key: e.mac, state: 'absent', entry };
+      return entry
+        ? { kind: 'fdb', key: e.mac, state: 'present', entry }
+        : { kind: 'fdb', key: e.mac, state: 'foreign' };
+    }
+    case 'link':
+      return undefined;
+  }
 }

@@ -19,13 +19,15 @@ export interface DataPlaneLoopOptions {
 }
 
 /**
- * Keeps the data plane in line with the peer leases until the signal aborts: a full reconciliation
- * at start and every interval (reads the kernel: repairs what someone deleted), an incremental one
- * after every lease change. Syncs never overlap; changes arriving during a sync coalesce into one
- * more. Errors are logged (once per distinct message) and retried by the next pass.
+ * Keeps the data plane in line with the peer leases until the signal aborts. Lease events and
+ * kernel events (an entry someone deleted, the device gone) only mark entries dirty and wake the
+ * loop, which applies just those; a full pass (reads the kernel: the safety net for anything the
+ * monitor missed) runs at start and every interval. Passes never overlap; whatever arrives during
+ * one is handled by the next. Errors are logged (once per distinct message) and retried by a full
+ * pass a second later.
  */
 export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
-  const { logger, signal } = o;
+  const { logger, signal, dataPlane } = o;
   const peers = new PeerSet(o.own.subnets, (l) => {
     const ok = l.attrs.backendType === o.backendType;
     if (!ok)
@@ -35,66 +37,68 @@ export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
       });
     return ok;
   });
-  let dirty = true;
-  let full = true;
   const wakeup = new Wakeup();
-  const poke = (): void => {
-    dirty = true;
-    wakeup.wake();
-  };
+  let fullDue = true;
   const listing = o.initial ?? (await o.store.list(signal));
   peers.replace(listing.leases);
+  dataPlane.update(peers.takeChanges());
 
   const watching = (async () => {
     const from = (BigInt(listing.revision) + 1n).toString();
     for await (const batch of o.store.watch(from, signal)) {
-      if (peers.apply(batch)) poke();
+      if (!peers.apply(batch)) continue;
+      dataPlane.update(peers.takeChanges());
+      wakeup.wake();
     }
   })().catch((err: unknown) => {
     if (!signal.aborted) logger.error('lease watch ended', { error: errorMessage(err) });
   });
+  const kernelEvents = dataPlane
+    .watch((needFullPass) => {
+      if (needFullPass) fullDue = true;
+      wakeup.wake();
+    }, signal)
+    .catch((err: unknown) => {
+      if (!signal.aborted) logger.error('kernel monitor ended', { error: errorMessage(err) });
+    });
 
   let lastError = '';
+  let first = true;
   let nextFullAt = 0;
   while (!signal.aborted) {
-    if (o.clock.now() >= nextFullAt) {
-      full = true;
-      dirty = true;
-    }
-    if (dirty) {
-      const wasFull = full;
-      dirty = false;
-      full = false;
-      if (wasFull) nextFullAt = o.clock.now() + o.reconcileIntervalMs;
+    if (o.clock.now() >= nextFullAt) fullDue = true;
+    if (fullDue || dataPlane.pending) {
+      const full = fullDue;
+      fullDue = false;
+      if (full) nextFullAt = o.clock.now() + o.reconcileIntervalMs;
       try {
-        // A full pass covers everything; otherwise hand over just what changed since the last pass.
-        const changed = peers.takeChanges();
-        const r = await o.dataPlane.sync(
-          peers.list(),
-          wasFull,
-          signal,
-          wasFull ? undefined : changed,
-        );
-        if (r.changes > 0 || lastError) {
-          logger.info('data plane in sync', {
-            peers: peers.size,
-            programmed: r.programmedPeers,
-            changes: r.changes,
-            full: wasFull,
+        const r = full ? await dataPlane.resync(signal) : await dataPlane.apply(signal);
+        const fields = {
+          peers: peers.size,
+          programmed: r.programmedPeers,
+          changes: r.changes,
+          full,
+        };
+        // Quiet at rest: lease events are debug; the first programming, repairs and recovery are not.
+        if (first || lastError) logger.info('data plane in sync', fields);
+        else if (r.repairs > 0) {
+          logger.info('restored kernel entries someone removed or changed', {
+            ...fields,
+            repairs: r.repairs,
           });
-        }
+        } else if (r.changes > 0) logger.debug('data plane in sync', fields);
+        first = false;
         lastError = '';
       } catch (err) {
         if (signal.aborted) break;
         const msg = errorMessage(err);
         if (msg !== lastError) logger.error('data plane sync failed; retrying', { error: msg });
         lastError = msg;
-        full = true;
         nextFullAt = Math.min(nextFullAt, o.clock.now() + 1000);
       }
       continue;
     }
     await wakeup.wait(Math.max(0, nextFullAt - o.clock.now()), o.clock, signal);
   }
-  await watching;
+  await Promise.all([watching, kernelEvents]);
 }

@@ -3,8 +3,9 @@ import { FlannelError, errorMessage, systemClock } from '@flannel-ts/core';
 import type { BackendFactory, ExternalInterface } from '@flannel-ts/backend';
 import {
   createAllocBackend,
-  createExecIpRunner,
   createHostGwBackend,
+  createIproute2Monitor,
+  createIproute2Runner,
   createVxlanBackend,
 } from '@flannel-ts/backend';
 import { readPreviousSubnetEnv, renderSubnetEnv, writeFileAtomic } from '@flannel-ts/docker';
@@ -50,6 +51,12 @@ async function run(
     ...config.etcd,
     logger: logger.child({ component: 'etcd' }),
   });
+  const kernelLog = logger.child({ component: 'kernel' });
+  const runners = {
+    ip: createIproute2Runner({ logger: kernelLog }),
+    bridge: createIproute2Runner({ binary: 'bridge', logger: kernelLog }),
+    monitor: createIproute2Monitor({ logger: kernelLog }),
+  };
   try {
     const prev = await previousRun(config, logger);
     const previous = prev?.subnet ? { ipv4: prev.subnet, ipv6: prev.ipv6Subnet } : undefined;
@@ -69,7 +76,6 @@ async function run(
               },
             ],
     });
-    const runners = { ip: createExecIpRunner(), bridge: createExecIpRunner({ binary: 'bridge' }) };
     const found = await discoverInterface(config, runners.ip);
     if (!found.ok) throw new FlannelError('INTERFACE', found.message);
     const iface: ExternalInterface = found.choice;
@@ -162,6 +168,8 @@ async function run(
       signal.removeEventListener('abort', stopInner);
     }
   } finally {
+    runners.ip.close();
+    runners.bridge.close();
     await store.close();
   }
 }

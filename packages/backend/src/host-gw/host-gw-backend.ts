@@ -1,10 +1,8 @@
 import { FlannelError } from '@flannel-ts/core';
 import type { Backend, BackendFactory, DataPlane } from '../backend';
+import { createPeerDataPlane } from '../engine/peer-data-plane';
 import { readLink } from '../links';
 import { connectedNetworks } from '../peers';
-import { PeerProgrammer } from '../peer-programmer';
-import { readDataPlaneState } from '../read-state';
-import { Reconciler } from '../reconciler';
 import { hostGwPeerEntries } from './host-gw-desired';
 
 /** Upstream's refusal text when the public IP is not the interface's (SPEC 4.2). */
@@ -31,23 +29,12 @@ export const createHostGwBackend: BackendFactory = (ctx): Backend => {
     async start(_own, network, signal): Promise<DataPlane> {
       const ext = await readLink(runners.ip, iface.name, signal);
       const connected = ext ? connectedNetworks(ext) : [];
-      const scope = { routeDevices: [iface.name], network };
-      const reconciler = new Reconciler(
+      return createPeerDataPlane({
         runners,
-        (s) => readDataPlaneState(runners, scope, s),
+        scope: { routeDevices: [iface.name], network },
+        entriesFor: (p) => hostGwPeerEntries(p, iface.name, connected),
         logger,
-      );
-      const programmer = new PeerProgrammer(
-        reconciler,
-        runners,
-        (p) => hostGwPeerEntries(p, iface.name, connected),
-        logger,
-      );
-      return {
-        sync(peers, full, s, changed) {
-          return programmer.sync(peers, full, s, changed);
-        },
-      };
+      });
     },
   };
 };

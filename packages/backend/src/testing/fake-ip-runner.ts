@@ -25,6 +25,8 @@ export class FakeIpRunner implements IpRunner {
   readonly calls: (readonly string[])[] = [];
   /** Every batch, in order. */
   readonly batches: (readonly string[])[] = [];
+  /** Every command in the order it was given: `run` arguments space-joined, and batch lines. */
+  readonly history: string[] = [];
   private readonly answers = new Map<string, FakeIpAnswer>();
   private readonly onBatch: ((lines: readonly string[]) => void) | undefined;
 
@@ -47,6 +49,7 @@ export class FakeIpRunner implements IpRunner {
 
   run(args: readonly string[], signal?: AbortSignal): Promise<{ stdout: string }> {
     this.calls.push([...args]);
+    this.history.push(args.join(' '));
     try {
       signal?.throwIfAborted();
       const answer = this.answers.get(args.join(' '));
@@ -66,6 +69,7 @@ export class FakeIpRunner implements IpRunner {
 
   batch(lines: readonly string[], signal?: AbortSignal): Promise<void> {
     this.batches.push([...lines]);
+    this.history.push(...lines);
     try {
       signal?.throwIfAborted();
       this.onBatch?.(lines);
@@ -74,4 +78,12 @@ export class FakeIpRunner implements IpRunner {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
+
+  /** Nothing to end: the fake keeps no child. */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** True once {@link close} was called. */
+  closed = false;
 }

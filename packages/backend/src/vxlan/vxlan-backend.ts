@@ -1,11 +1,11 @@
 import { FlannelError } from '@flannel-ts/core';
 import type { Backend, BackendFactory, DataPlane } from '../backend';
 import { boolOption, intOption } from '../backend-options';
+import { createPeerDataPlane } from '../engine/peer-data-plane';
+import type { ManagedDevice } from '../engine/peer-data-plane';
 import { ensureSubnetAddress, readLink } from '../links';
+import type { LinkInfo } from '../links';
 import { connectedNetworks } from '../peers';
-import { PeerProgrammer } from '../peer-programmer';
-import { readDataPlaneState } from '../read-state';
-import { Reconciler } from '../reconciler';
 import { ensureVxlanDevice } from './vxlan-device';
 import type { VxlanDeviceSpec } from './vxlan-device';
 import { vxlanPeerEntries } from './vxlan-desired';
@@ -35,59 +35,62 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
     learning: boolOption(options, 'Learning'),
     mtu: underlayMtu - VXLAN_OVERHEAD,
   };
-  let mac: string | undefined;
+  /** The device as register() left it: start() needs no second read. */
+  let registered: { link: LinkInfo; created: boolean } | undefined;
   return {
     type: 'vxlan',
     mtu: spec.mtu,
     async register(signal) {
-      const { link } = await ensureVxlanDevice(runners.ip, spec, logger, { signal });
-      mac = link.mac;
-      return { backendType: 'vxlan', backendData: { VNI: vni, VtepMAC: link.mac } };
+      const r = await ensureVxlanDevice(runners.ip, spec, logger, { signal });
+      registered = r;
+      return { backendType: 'vxlan', backendData: { VNI: vni, VtepMAC: r.link.mac } };
     },
     async start(own, network, signal): Promise<DataPlane> {
+      const first = registered ?? (await ensureVxlanDevice(runners.ip, spec, logger, { signal }));
+      const mac = first.link.mac;
       const ext = await readLink(runners.ip, iface.name, signal);
       const connected = ext ? connectedNetworks(ext) : [];
-      const scope = {
-        routeDevices: directRouting ? [spec.name, iface.name] : [spec.name],
-        vxlanDevice: spec.name,
-        network,
-      };
-      const reconciler = new Reconciler(
-        runners,
-        (s) => readDataPlaneState(runners, scope, s),
-        logger,
-      );
-      const ensureDevice = async (quiet: boolean, s?: AbortSignal): Promise<void> => {
-        const r = await ensureVxlanDevice(runners.ip, spec, logger, { mac, signal: s, quiet });
-        if (mac && r.link.mac !== mac) {
-          throw new FlannelError(
-            'VTEP_MAC_CHANGED',
-            `${spec.name} has MAC ${r.link.mac} but our lease advertises ${mac}; restart flanneld to advertise the new one`,
-          );
-        }
-        if (r.created && quiet) {
-          logger.warn(
-            'VXLAN device was missing or changed; rebuilt it and re-programming every peer',
-            { device: spec.name },
-          );
-          reconciler.invalidate();
-        }
-        await ensureSubnetAddress(runners.ip, r.link, own.subnets.ipv4, network, s);
-      };
-      await ensureDevice(false, signal);
-      const topo = { device: spec.name, externalDevice: iface.name, connected, directRouting };
-      const programmer = new PeerProgrammer(
-        reconciler,
-        runners,
-        (p) => vxlanPeerEntries(p, topo),
-        logger,
-      );
-      return {
-        async sync(peers, full, s, changed) {
-          if (full) await ensureDevice(true, s);
-          return programmer.sync(peers, full, s, changed);
+      await ensureSubnetAddress(runners.ip, first.link, own.subnets.ipv4, network, signal);
+      const device: ManagedDevice = {
+        name: spec.name,
+        needsRepair: (e) => e.deleted || !e.up || e.mtu !== spec.mtu,
+        async repair(s) {
+          const r = await ensureVxlanDevice(runners.ip, spec, logger, {
+            mac,
+            signal: s,
+            quiet: true,
+          });
+          if (r.link.mac !== mac) {
+            throw new FlannelError(
+              'VTEP_MAC_CHANGED',
+              `${spec.name} has MAC ${r.link.mac} but our lease advertises ${mac}; restart flanneld to advertise the new one`,
+            );
+          }
+          if (r.created || r.wasDown) {
+            logger.warn(
+              'VXLAN device was missing or down; rebuilt it and re-programming every peer',
+              {
+                device: spec.name,
+              },
+            );
+          }
+          await ensureSubnetAddress(runners.ip, r.link, own.subnets.ipv4, network, s);
+          return r.created || r.wasDown;
         },
       };
+      const topo = { device: spec.name, externalDevice: iface.name, connected, directRouting };
+      return createPeerDataPlane({
+        runners,
+        scope: {
+          routeDevices: directRouting ? [spec.name, iface.name] : [spec.name],
+          vxlanDevice: spec.name,
+          network,
+        },
+        entriesFor: (p) => vxlanPeerEntries(p, topo),
+        logger,
+        device,
+        fresh: first.created && !directRouting,
+      });
     },
   };
 };

@@ -1,8 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { noopLogger, parseCidr } from '@flannel-ts/core';
+import { formatSubnetKey, noopLogger, parseCidr } from '@flannel-ts/core';
+import { waitUntil } from '@flannel-ts/core/testing';
 import type { Lease } from '@flannel-ts/core';
-import { createExecIpRunner, createHostGwBackend, createVxlanBackend } from '@flannel-ts/backend';
+import {
+  createHostGwBackend,
+  createIproute2Monitor,
+  createIproute2Runner,
+  createVxlanBackend,
+} from '@flannel-ts/backend';
 import type { DataPlane, DataPlaneRunners } from '@flannel-ts/backend';
 
 // Real `ip`/`bridge` in a throwaway namespace: the backends' kernel programming end to end.
@@ -12,9 +18,21 @@ const sh = (...args: string[]): string =>
 const br = (...args: string[]): string =>
   execFileSync('bridge', ['-n', ns, ...args], { encoding: 'utf8' });
 const runners: DataPlaneRunners = {
-  ip: createExecIpRunner({ netns: ns }),
-  bridge: createExecIpRunner({ netns: ns, binary: 'bridge' }),
+  ip: createIproute2Runner({ netns: ns }),
+  bridge: createIproute2Runner({ netns: ns, binary: 'bridge' }),
+  monitor: createIproute2Monitor({ netns: ns }),
 };
+const keyed = (ls: readonly Lease[]) => ls.map((l) => [formatSubnetKey(l.subnets), l] as const);
+/** Hands the data plane the peer set `ls` (what the data-plane loop's PeerSet does). */
+let current = new Map<string, Lease>();
+function setPeers(dp: DataPlane, ls: readonly Lease[]): void {
+  const next = new Map(keyed(ls));
+  dp.update([
+    ...[...current.keys()].filter((k) => !next.has(k)).map((k) => [k, undefined] as const),
+    ...next,
+  ]);
+  current = next;
+}
 const iface = { name: 'v0', index: 0, mtu: 1500, address: '192.0.2.10', publicIp: '192.0.2.10' };
 const network = parseCidr('10.5.0.0/16')!;
 const own: Lease = {
@@ -40,6 +58,8 @@ beforeAll(() => {
   sh('link', 'set', 'v1', 'up');
 });
 afterAll(() => {
+  runners.ip.close();
+  runners.bridge.close();
   execFileSync('ip', ['netns', 'del', ns]);
 });
 
@@ -70,7 +90,8 @@ describe('vxlan backend on a real kernel', () => {
     await backend.register(new AbortController().signal);
     dp = (await backend.start(own, network, new AbortController().signal))!;
     expect(sh('addr', 'show', 'dev', 'flannel.1')).toContain('inet 10.5.1.0/32');
-    await dp.sync([p2, p3], true);
+    setPeers(dp, [p2, p3]);
+    await dp.resync();
     expect(sh('route', 'show', 'dev', 'flannel.1')).not.toContain('10.5.9.0/24');
     expect(sh('route', 'show', 'dev', 'v0')).toContain('198.51.100.0/24 via 192.0.2.1');
     expect(sh('route', 'show', 'dev', 'flannel.1')).toContain('10.5.2.0/24 via 10.5.2.0 onlink');
@@ -86,8 +107,9 @@ describe('vxlan backend on a real kernel', () => {
     sh('route', 'del', '10.5.2.0/24', 'dev', 'flannel.1');
     sh('neigh', 'del', '10.5.3.0', 'dev', 'flannel.1');
     br('fdb', 'del', 'aa:bb:cc:dd:ee:02', 'dev', 'flannel.1', 'dst', '192.0.2.11', 'self');
-    const r = await dp.sync([p2, p3], true);
+    const r = await dp.resync();
     expect(r.changes).toBe(3);
+    expect(r.repairs).toBe(3);
     expect(sh('route', 'show', 'dev', 'flannel.1')).toContain('10.5.2.0/24 via 10.5.2.0 onlink');
     expect(sh('neigh', 'show', 'dev', 'flannel.1')).toContain(
       '10.5.3.0 lladdr aa:bb:cc:dd:ee:03 PERMANENT',
@@ -97,7 +119,8 @@ describe('vxlan backend on a real kernel', () => {
 
   it('replaces the entries of a peer whose MAC changed, removing the old FDB entry (SPEC D8)', async () => {
     const moved = peer(3, '192.0.2.12', 'aa:bb:cc:dd:ee:33');
-    await dp.sync([p2, moved], false);
+    setPeers(dp, [p2, moved]);
+    await dp.apply();
     const fdb = br('fdb', 'show', 'dev', 'flannel.1');
     expect(fdb).toContain('aa:bb:cc:dd:ee:33 dst 192.0.2.12');
     expect(fdb).not.toContain('aa:bb:cc:dd:ee:03');
@@ -107,8 +130,10 @@ describe('vxlan backend on a real kernel', () => {
   });
 
   it('rebuilds a deleted flannel.1 with the same MAC and every peer', async () => {
+    setPeers(dp, [p2, p3]);
+    await dp.apply();
     sh('link', 'del', 'flannel.1');
-    await dp.sync([p2, p3], true);
+    await dp.resync();
     expect(sh('link', 'show', 'flannel.1')).toContain(`link/ether ${mac}`);
     expect(sh('addr', 'show', 'dev', 'flannel.1')).toContain('inet 10.5.1.0/32');
     expect(sh('route', 'show', 'dev', 'flannel.1')).toMatch(
@@ -118,11 +143,131 @@ describe('vxlan backend on a real kernel', () => {
   });
 
   it('removes exactly what it added for a peer that left', async () => {
-    await dp.sync([p2], false);
+    setPeers(dp, [p2]);
+    await dp.apply();
     expect(sh('route', 'show', 'dev', 'flannel.1')).not.toContain('10.5.3.0/24');
     expect(sh('neigh', 'show', 'dev', 'flannel.1')).not.toContain('10.5.3.0');
     expect(br('fdb', 'show', 'dev', 'flannel.1')).not.toContain('aa:bb:cc:dd:ee:03');
     expect(sh('route', 'show', 'dev', 'flannel.1')).toContain('10.5.2.0/24');
+  });
+  describe('with the kernel monitor running (no full pass)', () => {
+    const stop = new AbortController();
+    const passes = { apply: 0, full: 0 };
+    let chain: Promise<unknown> = Promise.resolve();
+    let watching: Promise<void> = Promise.resolve();
+    const stray = ['10.5.77.0/24', 'via', '10.5.77.0', 'dev', 'flannel.1', 'onlink'];
+    const has = (text: string, what: string): boolean => text.includes(what);
+
+    beforeAll(async () => {
+      setPeers(dp, [p2, p3]);
+      await dp.apply();
+      // What the data-plane loop does: one pass at a time, full only when events were missed.
+      watching = dp.watch((full) => {
+        chain = chain.then(() => {
+          if (full) passes.full += 1;
+          else passes.apply += 1;
+          return full ? dp.resync() : dp.apply();
+        });
+      }, stop.signal);
+      // The monitor subscribes a moment after it starts: re-add a route of ours that no peer
+      // explains until it is seen removed, which proves the monitor is live.
+      let added = false;
+      await waitUntil(() => {
+        const there = has(sh('route', 'show', 'dev', 'flannel.1'), '10.5.77.0/24');
+        if (added && !there) return true;
+        if (there) sh('route', 'del', ...stray);
+        sh('route', 'add', ...stray);
+        added = true;
+        return false;
+      }, 'the monitor to remove a stray route of ours');
+    });
+    afterAll(async () => {
+      stop.abort();
+      await watching;
+      await chain;
+    });
+
+    it('puts back a route, a neighbour and an FDB entry deleted by hand', async () => {
+      sh('route', 'del', '10.5.2.0/24', 'dev', 'flannel.1');
+      await waitUntil(
+        () => has(sh('route', 'show', 'dev', 'flannel.1'), '10.5.2.0/24 via 10.5.2.0 onlink'),
+        'the route back',
+      );
+      sh('neigh', 'del', '10.5.3.0', 'dev', 'flannel.1');
+      await waitUntil(
+        () =>
+          has(
+            sh('neigh', 'show', 'dev', 'flannel.1'),
+            '10.5.3.0 lladdr aa:bb:cc:dd:ee:03 PERMANENT',
+          ),
+        'the neighbour back',
+      );
+      br('fdb', 'del', 'aa:bb:cc:dd:ee:02', 'dev', 'flannel.1', 'dst', '192.0.2.11', 'self');
+      await waitUntil(
+        () =>
+          has(
+            br('fdb', 'show', 'dev', 'flannel.1'),
+            'aa:bb:cc:dd:ee:02 dst 192.0.2.11 self permanent',
+          ),
+        'the FDB entry back',
+      );
+      expect(passes.full).toBe(0);
+      expect(passes.apply).toBeGreaterThanOrEqual(3);
+    });
+
+    it('puts back an entry someone changed', async () => {
+      sh(
+        'neigh',
+        'replace',
+        '10.5.2.0',
+        'lladdr',
+        'aa:bb:cc:dd:ee:99',
+        'dev',
+        'flannel.1',
+        'nud',
+        'permanent',
+      );
+      await waitUntil(
+        () =>
+          has(
+            sh('neigh', 'show', 'dev', 'flannel.1'),
+            '10.5.2.0 lladdr aa:bb:cc:dd:ee:02 PERMANENT',
+          ),
+        'the neighbour’s MAC back',
+      );
+      expect(passes.full).toBe(0);
+    });
+
+    it('rebuilds a deleted flannel.1 with its MAC, its address and every peer', async () => {
+      sh('link', 'del', 'flannel.1');
+      await waitUntil(() => {
+        try {
+          const routes = sh('route', 'show', 'dev', 'flannel.1');
+          return (
+            has(routes, '10.5.2.0/24 via 10.5.2.0 onlink') &&
+            has(routes, '10.5.3.0/24 via 10.5.3.0 onlink')
+          );
+        } catch {
+          return false; // not there yet
+        }
+      }, 'flannel.1 back with both peers');
+      expect(sh('link', 'show', 'flannel.1')).toContain(`link/ether ${mac}`);
+      expect(sh('addr', 'show', 'dev', 'flannel.1')).toContain('inet 10.5.1.0/32');
+      expect(br('fdb', 'show', 'dev', 'flannel.1')).toContain(
+        'aa:bb:cc:dd:ee:03 dst 192.0.2.12 self permanent',
+      );
+      expect(passes.full).toBe(0);
+    });
+
+    it('brings flannel.1 back up, with its routes, after someone set it down', async () => {
+      sh('link', 'set', 'flannel.1', 'down');
+      await waitUntil(
+        () => has(sh('route', 'show', 'dev', 'flannel.1'), '10.5.3.0/24 via 10.5.3.0 onlink'),
+        'the routes back',
+      );
+      expect(sh('link', 'show', 'flannel.1')).toMatch(/<[^>]*\bUP\b/);
+      expect(passes.full).toBe(0);
+    });
   });
 });
 
@@ -142,7 +287,9 @@ describe('host-gw backend on a real kernel', () => {
     const dp = (await backend.start(own, network, new AbortController().signal))!;
     const far = peer(4, '203.0.113.5', 'aa:bb:cc:dd:ee:04', 'host-gw');
     const near = peer(2, '192.0.2.11', 'aa:bb:cc:dd:ee:02', 'host-gw');
-    const r = await dp.sync([near, far], true);
+    current = new Map();
+    setPeers(dp, [near, far]);
+    const r = await dp.resync();
     expect(r.skippedPeers).toEqual(['10.5.4.0/24 (203.0.113.5)']);
     const routes = sh('route', 'show', 'dev', 'v0');
     expect(routes).toContain('10.5.2.0/24 via 192.0.2.11');

@@ -1,4 +1,10 @@
-import { IpCommandError, applyDataPlane, makeState, planDataPlane } from '@flannel-ts/backend';
+import {
+  IpBinaryNotFoundError,
+  IpCommandError,
+  applyDataPlane,
+  makeState,
+  planDataPlane,
+} from '@flannel-ts/backend';
 import type { DataPlaneOp, FdbEntry, NeighbourEntry, RouteEntry } from '@flannel-ts/backend';
 import { FakeIpRunner } from '@flannel-ts/backend/testing';
 import { opLine } from '../../src/apply';
@@ -212,12 +218,15 @@ describe('applyDataPlane', () => {
     expect(ip.batches).toEqual([['route replace 10.5.2.0/24 via 10.5.2.0 dev flannel.1 onlink']]);
   });
 
-  it('still runs the ip batch when the bridge batch fails, then rejects with that failure', async () => {
+  it('still runs the ip batch when the bridge batch fails, and names each refused op', async () => {
     const failure = new IpCommandError({
       binary: 'bridge',
       args: ['-force', '-batch', '-'],
-      exitCode: 1,
-      stderr: 'RTNETLINK answers: No such device\nCommand failed -:1\n',
+      exitCode: undefined,
+      stderr: 'RTNETLINK answers: No such device',
+      failedLines: [
+        { lineNumber: 1, line: 'fdb replace …', message: 'RTNETLINK answers: No such device' },
+      ],
     });
     const bridge = new FakeIpRunner({
       onBatch: () => {
@@ -227,7 +236,43 @@ describe('applyDataPlane', () => {
     const ip = new FakeIpRunner();
     const ops = planDataPlane(stateOf(peer(2, MAC1)), makeState());
 
-    await expect(applyDataPlane(ops, { ip, bridge })).rejects.toBe(failure);
+    const failures = await applyDataPlane(ops, { ip, bridge });
+
+    expect(failures).toEqual([
+      { op: ops.find((o) => o.op === 'replace-fdb'), message: 'RTNETLINK answers: No such device' },
+    ]);
     expect(ip.batches).toHaveLength(1);
+  });
+
+  it('counts every op of a batch that stopped without naming a line as refused', async () => {
+    const failure = new IpCommandError({
+      binary: 'ip',
+      args: ['-force', '-batch', '-'],
+      exitCode: 255,
+      stderr: 'Cannot open network namespace "gone": No such file or directory',
+    });
+    const ip = new FakeIpRunner({
+      onBatch: () => {
+        throw failure;
+      },
+    });
+    const ops = planDataPlane(stateOf(peer(2, MAC1)), makeState());
+
+    const failures = await applyDataPlane(ops, { ip, bridge: new FakeIpRunner() });
+
+    expect(failures.map((f) => f.op.op)).toEqual(['replace-neighbour', 'replace-route']);
+    expect(failures[0]!.message).toContain('Cannot open network namespace');
+  });
+
+  it('rejects when a batch could not run at all (iproute2 missing)', async () => {
+    const missing = new IpBinaryNotFoundError('bridge');
+    const bridge = new FakeIpRunner({
+      onBatch: () => {
+        throw missing;
+      },
+    });
+    const ops = planDataPlane(stateOf(peer(2, MAC1)), makeState());
+
+    await expect(applyDataPlane(ops, { ip: new FakeIpRunner(), bridge })).rejects.toBe(missing);
   });
 });

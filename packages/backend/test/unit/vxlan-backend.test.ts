@@ -1,7 +1,7 @@
 import { createRecordingLogger } from '@flannel-ts/core/testing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FlannelError, noopLogger, parseCidr } from '@flannel-ts/core';
+import { FlannelError, formatSubnetKey, noopLogger, parseCidr } from '@flannel-ts/core';
 import type { Cidr, Lease } from '@flannel-ts/core';
 import {
   HOST_GW_NAT_MESSAGE,
@@ -47,6 +47,10 @@ const iface: ExternalInterface = {
  */
 function fakeHost(device: string | undefined) {
   const host = { device, routes: '[]', neigh: '[]', fdb: '[]' };
+  /** What a batch line does to the host (lines without an effect change nothing). */
+  const effects = new Map<string, () => void>([
+    ['link del dev flannel.1', () => (host.device = undefined)],
+  ]);
   const ip = new FakeIpRunner({
     answers: {
       '-json -d addr show dev v0': fixture('addr-show-v0.json'),
@@ -59,30 +63,23 @@ function fakeHost(device: string | undefined) {
           stderr: fixture('addr-show-missing.stderr'),
         });
       },
-      'link del dev flannel.1': () => {
-        host.device = undefined;
-        return '';
-      },
-      'link set dev flannel.1 mtu 1450 up': '',
       '-json route show dev flannel.1': () => host.routes,
       '-json neigh show dev flannel.1': () => host.neigh,
     },
+    onBatch: (lines) => lines.forEach((l) => effects.get(l)?.()),
   });
   const bridge = new FakeIpRunner({
     answers: { '-json fdb show dev flannel.1': () => host.fdb },
   });
   /** Answers `command` (a `link add`) by creating the device as `created`. */
   const creates = (command: string, created: string): void => {
-    ip.answer(command, () => {
-      host.device = created;
-      return '';
-    });
+    effects.set(command, () => (host.device = created));
   };
   return { host, ip, bridge, creates };
 }
 
 const signal = new AbortController().signal;
-const commands = (r: FakeIpRunner): string[] => r.calls.map((c) => c.join(' '));
+const commands = (r: FakeIpRunner): string[] => r.history;
 
 describe('vxlan backend register', () => {
   it('creates a missing flannel.1 and advertises its VNI and MAC', async () => {
@@ -117,10 +114,8 @@ describe('vxlan backend register', () => {
     const data = await backend.register(signal);
 
     expect(data.backendData).toEqual({ VNI: 1, VtepMAC: COMPATIBLE_MAC });
-    expect(
-      commands(h.ip).filter((c) => c.startsWith('link add') || c.startsWith('link del')),
-    ).toEqual([]);
-    expect(commands(h.ip)).toContain('link set dev flannel.1 mtu 1450 up');
+    // It is up with the right MTU already: one read, nothing to change.
+    expect(commands(h.ip)).toEqual(['-json -d addr show dev flannel.1']);
     expect(logger.lines).toContainEqual({
       level: 'info',
       message: 'VXLAN device already exists; reusing it and its MAC',
@@ -179,7 +174,6 @@ describe('vxlan backend register', () => {
         stderr: 'Device "flannel.7" does not exist.\n',
       });
     });
-    h.ip.answer(add, '').answer('link set dev flannel.7 mtu 1450 up', '');
     const backend = createVxlanBackend({
       iface,
       options: { vni: 7, port: 4789, learning: true, gbp: true },
@@ -207,7 +201,6 @@ describe('vxlan backend MTU', () => {
 
   it('honours the MTU option as the underlay MTU and sets the device to it minus 50', async () => {
     const h = fakeHost(COMPATIBLE);
-    h.ip.answer('link set dev flannel.1 mtu 8950 up', '');
     const backend = createVxlanBackend({
       iface,
       options: { MTU: 9000 },
@@ -261,31 +254,77 @@ describe('vxlan backend data plane', () => {
       '[{"mac":"aa:bb:cc:dd:ee:01","dst":"192.0.2.11","flags":["self"],"state":"permanent"},{"mac":"aa:bb:cc:dd:ee:02","dst":"198.51.100.7","flags":["self"],"state":"permanent"}]';
   };
 
-  it('programs every peer with one bridge batch and one ip batch on a full sync', async () => {
+  const keyed = (ls: readonly Lease[]) => ls.map((l) => [formatSubnetKey(l.subnets), l] as const);
+
+  it('programs every peer with one bridge batch and one ip batch on the first pass', async () => {
     const h = fakeHost(COMPATIBLE);
     const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
     await backend.register(signal);
-    const dataPlane = await backend.start(own, network, signal);
+    const dataPlane = (await backend.start(own, network, signal))!;
 
-    const report = await dataPlane!.sync(peers, true, signal);
+    dataPlane.update(keyed(peers));
+    const report = await dataPlane.resync(signal);
 
-    expect(report).toEqual({ changes: 6, programmedPeers: 2, skippedPeers: [] });
+    expect(report).toEqual({ changes: 6, repairs: 0, programmedPeers: 2, skippedPeers: [] });
     expect(h.bridge.batches).toEqual([programAll.bridge]);
     // The device already holds 10.5.1.0/32, so the only ip batch is the peers'.
     expect(h.ip.batches).toEqual([programAll.ip]);
   });
 
-  it('changes nothing on a full sync when the kernel already holds every peer', async () => {
+  it('changes nothing on a full pass when the kernel already holds every peer', async () => {
     const h = fakeHost(COMPATIBLE);
     programmed(h.host);
     const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
-    const dataPlane = await backend.start(own, network, signal);
+    const dataPlane = (await backend.start(own, network, signal))!;
 
-    const report = await dataPlane!.sync(peers, true, signal);
+    dataPlane.update(keyed(peers));
+    const report = await dataPlane.resync(signal);
 
     expect(report.changes).toBe(0);
     expect(h.ip.batches).toEqual([]);
     expect(h.bridge.batches).toEqual([]);
+  });
+
+  it('programs a just-created device without reading the kernel first', async () => {
+    const h = fakeHost(undefined);
+    h.creates(LINK_ADD, freshDevice(COMPATIBLE_MAC));
+    const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
+    await backend.register(signal);
+    const dataPlane = (await backend.start(own, network, signal))!;
+
+    dataPlane.update(keyed(peers));
+    await dataPlane.resync(signal);
+
+    expect(commands(h.ip).filter((c) => c.startsWith('-json'))).toEqual([
+      '-json -d addr show dev flannel.1',
+      '-json -d addr show dev flannel.1',
+      '-json -d addr show dev v0',
+    ]);
+    expect(h.bridge.calls).toEqual([]);
+    expect(h.bridge.batches).toEqual([programAll.bridge]);
+  });
+
+  it('applies only the peer that changed on a lease event, without reading the kernel', async () => {
+    const h = fakeHost(COMPATIBLE);
+    programmed(h.host);
+    const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
+    const dataPlane = (await backend.start(own, network, signal))!;
+    dataPlane.update(keyed(peers));
+    await dataPlane.resync(signal);
+    const reads = h.ip.calls.length;
+
+    const moved = lease('10.5.3.0/24', '198.51.100.8', 'aa:bb:cc:dd:ee:02');
+    dataPlane.update(keyed([moved]));
+    expect(dataPlane.pending).toBe(true);
+    const report = await dataPlane.apply(signal);
+
+    expect(report.changes).toBe(1);
+    expect(h.bridge.batches).toEqual([
+      ['fdb replace aa:bb:cc:dd:ee:02 dev flannel.1 dst 198.51.100.8 self permanent'],
+    ]);
+    expect(h.ip.batches).toEqual([]);
+    expect(h.ip.calls.length).toBe(reads);
+    expect(dataPlane.pending).toBe(false);
   });
 
   it('rebuilds a deleted flannel.1 with the advertised MAC and re-programs every peer (D8)', async () => {
@@ -294,38 +333,77 @@ describe('vxlan backend data plane', () => {
     const logger = createRecordingLogger();
     const backend = createVxlanBackend({ iface, options: {}, logger, runners: h });
     await backend.register(signal);
-    const dataPlane = await backend.start(own, network, signal);
+    const dataPlane = (await backend.start(own, network, signal))!;
+    dataPlane.update(keyed(peers));
+    await dataPlane.resync(signal);
 
     // Someone runs `ip link del flannel.1`: the device and every entry on it are gone.
     Object.assign(h.host, { device: undefined, routes: '[]', neigh: '[]', fdb: '[]' });
-    h.creates(
-      `link add flannel.1 address ${COMPATIBLE_MAC} type vxlan id 1 local 192.0.2.10 dev v0 dstport 8472 nolearning`,
-      freshDevice(COMPATIBLE_MAC),
-    );
-    const report = await dataPlane!.sync(peers, true, signal);
+    const add = `link add flannel.1 address ${COMPATIBLE_MAC} type vxlan id 1 local 192.0.2.10 dev v0 dstport 8472 nolearning`;
+    h.creates(add, freshDevice(COMPATIBLE_MAC));
+    const report = await dataPlane.resync(signal);
 
     expect(report.changes).toBe(6);
-    expect(h.ip.batches).toEqual([['addr add 10.5.1.0/32 dev flannel.1'], programAll.ip]);
+    expect(h.ip.batches).toEqual([
+      [add, 'link set dev flannel.1 mtu 1450 up'],
+      ['addr add 10.5.1.0/32 dev flannel.1'],
+      programAll.ip,
+    ]);
     expect(h.bridge.batches).toEqual([programAll.bridge]);
     expect(logger.lines).toContainEqual({
       level: 'warn',
-      message: 'VXLAN device was missing or changed; rebuilt it and re-programming every peer',
+      message: 'VXLAN device was missing or down; rebuilt it and re-programming every peer',
     });
   });
 
   it('reports a peer without a VTEP MAC as skipped and programs the rest', async () => {
     const h = fakeHost(COMPATIBLE);
     const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
-    const dataPlane = await backend.start(own, network, signal);
+    const dataPlane = (await backend.start(own, network, signal))!;
 
-    const report = await dataPlane!.sync(
-      [...peers, lease('10.5.4.0/24', '192.0.2.14')],
-      true,
-      signal,
-    );
+    dataPlane.update(keyed([...peers, lease('10.5.4.0/24', '192.0.2.14')]));
+    const report = await dataPlane.resync(signal);
 
     expect(report.programmedPeers).toBe(2);
     expect(report.skippedPeers).toEqual(['10.5.4.0/24 (192.0.2.14)']);
+  });
+
+  it('fails a pass with the refused lines named, and retries them on the next full pass', async () => {
+    const h = fakeHost(COMPATIBLE);
+    let refuse = true;
+    const bridge = new FakeIpRunner({
+      answers: { '-json fdb show dev flannel.1': () => h.host.fdb },
+      onBatch: (lines) => {
+        if (!refuse) return;
+        throw new IpCommandError({
+          binary: 'bridge',
+          args: ['-force', '-batch', '-'],
+          exitCode: undefined,
+          stderr: 'RTNETLINK answers: Invalid argument',
+          failedLines: [
+            { lineNumber: 1, line: lines[0], message: 'RTNETLINK answers: Invalid argument' },
+          ],
+        });
+      },
+    });
+    const backend = createVxlanBackend({
+      iface,
+      options: {},
+      logger: noopLogger,
+      runners: { ip: h.ip, bridge },
+    });
+    const dataPlane = (await backend.start(own, network, signal))!;
+    dataPlane.update(keyed(peers));
+
+    await expect(dataPlane.resync(signal)).rejects.toThrow(
+      /the kernel refused 1 change\(s\): "fdb replace aa:bb:cc:dd:ee:01 dev flannel.1 dst 192.0.2.11 self permanent": RTNETLINK answers: Invalid argument/,
+    );
+    // The kernel took the second peer's entry and not the first's.
+    h.host.fdb =
+      '[{"mac":"aa:bb:cc:dd:ee:02","dst":"198.51.100.7","flags":["self"],"state":"permanent"}]';
+    refuse = false;
+    await dataPlane.resync(signal);
+    expect(bridge.batches.at(-1)).toEqual([programAll.bridge[0]]);
   });
 });
 

@@ -25,19 +25,56 @@ interface SyncCall {
   readonly full: boolean;
 }
 
-/** A DataPlane that records every sync; can fail the next syncs or hold one until released. */
+/**
+ * A DataPlane that records every pass (the peer set it holds then, and whether it was a full
+ * pass); can fail the next passes or hold one until released, and lets the test play the kernel
+ * monitor through `kernelDirty`.
+ */
 class RecordingDataPlane implements DataPlane {
   readonly calls: SyncCall[] = [];
   readonly failures: Error[] = [];
   gate: Promise<void> | undefined;
+  kernelDirty: ((needFullPass: boolean) => void) | undefined;
+  private readonly peers = new Map<string, Lease>();
+  private dirty = false;
 
-  async sync(peers: readonly Lease[], full: boolean, signal?: AbortSignal): Promise<SyncReport> {
+  update(changes: Iterable<readonly [string, Lease | undefined]>): void {
+    for (const [key, lease] of changes) {
+      if (lease) this.peers.set(key, lease);
+      else this.peers.delete(key);
+    }
+    this.dirty = true;
+  }
+
+  get pending(): boolean {
+    return this.dirty;
+  }
+
+  apply(signal?: AbortSignal): Promise<SyncReport> {
+    return this.pass(false, signal);
+  }
+
+  resync(signal?: AbortSignal): Promise<SyncReport> {
+    return this.pass(true, signal);
+  }
+
+  watch(onDirty: (needFullPass: boolean) => void, signal: AbortSignal): Promise<void> {
+    this.kernelDirty = (full) => {
+      this.dirty = true;
+      onDirty(full);
+    };
+    return new Promise((resolve) => signal.addEventListener('abort', () => resolve()));
+  }
+
+  private async pass(full: boolean, signal?: AbortSignal): Promise<SyncReport> {
+    this.dirty = false;
+    const peers = [...this.peers.values()];
     this.calls.push({ peers: peers.map((p) => formatCidr(p.subnets.ipv4)).sort(), full });
     if (this.gate) await this.gate;
     signal?.throwIfAborted();
     const failure = this.failures.shift();
     if (failure) throw failure;
-    return { changes: peers.length, programmedPeers: peers.length, skippedPeers: [] };
+    return { changes: peers.length, repairs: 0, programmedPeers: peers.length, skippedPeers: [] };
   }
 }
 
@@ -118,6 +155,32 @@ describe('runDataPlane', () => {
 
     await waitUntil(() => t.calls.length >= 1, 'the first sync');
     expect(t.calls[0]).toEqual({ peers: ['10.5.2.0/24'], full: true });
+  });
+
+  it('applies a kernel repair at once and runs a full pass when the monitor missed events', async () => {
+    const t = start();
+    void t.launch();
+    await waitUntil(() => t.dataPlane.kernelDirty !== undefined && t.calls.length >= 1, 'start');
+
+    t.dataPlane.kernelDirty!(false);
+    await waitUntil(() => t.calls.length >= 2, 'the repair pass');
+    t.dataPlane.kernelDirty!(true);
+    await waitUntil(() => t.calls.length >= 3, 'the full pass after a monitor gap');
+
+    expect(t.calls.map((c) => c.full)).toEqual([true, false, true]);
+  });
+
+  it('logs lease events at debug level only: one info line for the first programming', async () => {
+    const t = start();
+    void t.launch();
+    await waitUntil(() => t.calls.length >= 1, 'the first sync');
+    t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
+    t.store.put(C, vxlan('192.0.2.13', 'aa:bb:cc:dd:ee:03'));
+    await waitUntil(() => t.calls.some((c) => c.peers.includes('10.5.4.0/24')), 'C programmed');
+
+    expect(t.logger.lines.filter((l) => l.level === 'info')).toEqual([
+      { level: 'info', message: 'data plane in sync' },
+    ]);
   });
 
   it('syncs incrementally when a peer’s lease is put or removed', async () => {
