@@ -10,6 +10,8 @@ import type { OwnedScope } from '../read-state';
 import { KernelTable } from './kernel-table';
 import type { ApplyReport } from './kernel-table';
 
+const DEVICE_GONE = /Cannot find device|No such device/;
+
 /** A device the entries live on (vxlan's `flannel.N`), and how to put it back. */
 export interface ManagedDevice {
   readonly name: string;
@@ -87,7 +89,16 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
     },
     async apply(signal) {
       await checkDevice(signal);
-      return report(await table.apply(signal));
+      const r = await table.apply(signal);
+      // The kernel flushes a deleted device's entries (and says so) before it reports the link
+      // gone: lines refused for want of the device mean the device needs repairing first.
+      if (device && r.failures.some((f) => DEVICE_GONE.test(f.message))) {
+        deviceSuspect = true;
+        await checkDevice(signal);
+        const again = await table.resync(signal, false);
+        return report({ ...again, changes: r.changes + again.changes });
+      }
+      return report(r);
     },
     async resync(signal) {
       // Later passes check the device too (start() has just made sure of it for the first): the

@@ -1,7 +1,10 @@
 import { lab, meshPairs, pingOnce, waitUntil } from './lab-harness';
 
 jest.setTimeout(120_000);
-const RECONCILE_S = 2;
+// No full pass runs during these tests: what is repaired is repaired by the kernel monitor.
+const RECONCILE_S = 3600;
+/** Generous for a noisy CI machine; the monitor repairs within milliseconds. */
+const REPAIR_MS = 3000;
 const HOSTS = [1, 2, 3];
 
 describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend) => {
@@ -24,7 +27,7 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
     }
   });
 
-  it('puts back a route (and, for vxlan, a neighbour and an FDB entry) deleted by hand within one reconcile interval', async () => {
+  it('puts back a route (and, for vxlan, a neighbour and an FDB entry) deleted by hand at once, without waiting for a full pass', async () => {
     const target = lab.subnet(3);
     const gw = target.replace(/\/\d+$/, '');
     await lab.exec('h1', ['ip', 'route', 'del', target, 'dev', dev]);
@@ -43,11 +46,29 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
         return ok && neigh.includes(`${gw} lladdr ${mac}`) && fdb.includes(mac);
       },
       'the deleted entries to come back',
-      (RECONCILE_S + 3) * 1000,
+      REPAIR_MS,
     );
-    expect(took).toBeLessThanOrEqual((RECONCILE_S + 3) * 1000);
+    expect(took).toBeLessThanOrEqual(REPAIR_MS);
     expect(await lab.status('c1', pingOnce(lab.containerIp(3)))).toBe(0);
   });
+
+  if (backend === 'vxlan') {
+    it('rebuilds flannel.1 deleted by hand, with its VTEP MAC and every peer, and traffic flows again', async () => {
+      const mac = (await lab.exec('h1', ['cat', '/sys/class/net/flannel.1/address'])).trim();
+      await lab.exec('h1', ['ip', 'link', 'del', 'flannel.1']);
+      await waitUntil(
+        async () => {
+          const r = await lab.exec('h1', ['ip', 'route', 'show']);
+          return HOSTS.slice(1).every((h) => r.includes(`${lab.subnet(h)} via`));
+        },
+        'flannel.1 back with both peers’ routes',
+        REPAIR_MS,
+      );
+      expect((await lab.exec('h1', ['cat', '/sys/class/net/flannel.1/address'])).trim()).toBe(mac);
+      for (const to of [2, 3])
+        expect(await lab.status('c1', pingOnce(lab.containerIp(to)))).toBe(0);
+    });
+  }
 
   it('keeps subnet, VTEP MAC and traffic across SIGKILL and restart: a 10 Hz ping loses nothing', async () => {
     const subnet = lab.subnet(1);
