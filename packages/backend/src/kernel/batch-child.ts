@@ -55,6 +55,8 @@ interface Live {
   partial: string;
   /** Set once the child is replaced or closed: its exit is expected and means nothing. */
   retired: boolean;
+  /** Whether iproute2 answered anything yet (a child that cannot start answers nothing). */
+  answered: boolean;
 }
 
 /**
@@ -71,7 +73,11 @@ export class BatchChild {
   private readonly queue: Job[] = [];
   private job: Job | undefined;
   private live: Live | undefined;
+  /** Deaths in a row without progress (a culprit named, or a fence passed). */
   private crashes = 0;
+  /** What the last dead child said, when it died without answering anything. */
+  private lastSilentDeath: string | undefined;
+  private recycleRequested = false;
   private closed = false;
   private readonly recycleAfter: number;
   private readonly clock: Clock;
@@ -106,25 +112,44 @@ export class BatchChild {
    * deleted and created again, a long-lived child still uses the old index.
    */
   recycle(): void {
+    if (this.job) {
+      this.recycleRequested = true;
+      return;
+    }
+    this.retire();
+  }
+
+  private retire(): void {
     const live = this.live;
-    if (!live || this.job) return;
     this.live = undefined;
+    this.recycleRequested = false;
+    if (!live) return;
     live.retired = true;
     live.handle.end();
   }
 
-  /** Ends the child (after nothing is pending, its stdin is closed; otherwise it is killed). */
+  /**
+   * Ends the child: its stdin is closed, or it is killed when a batch is under way; that batch and
+   * any queued one reject (what they changed is unknown).
+   */
   close(): void {
     this.closed = true;
     const live = this.live;
     this.live = undefined;
-    if (!live) return;
-    live.retired = true;
-    if (this.job) live.handle.kill();
-    else live.handle.end();
+    const pending = [...(this.job ? [this.job] : []), ...this.queue.splice(0)];
+    this.job = undefined;
+    if (live) {
+      live.retired = true;
+      if (pending.length > 0) live.handle.kill();
+      else live.handle.end();
+    }
+    const err = new Error(`${this.options.binary} batch child closed before the batch completed`);
+    for (const j of pending) j.reject(err);
   }
 
   private startNext(): void {
+    this.crashes = 0;
+    this.lastSilentDeath = undefined;
     this.job = this.queue.shift();
     if (!this.job) return;
     if (this.job.lines.length === 0) return this.finish(this.job);
@@ -158,6 +183,7 @@ export class BatchChild {
       pending: [],
       partial: '',
       retired: false,
+      answered: false,
     } as Omit<Live, 'handle'> as Live;
     this.live = live;
     this.spawned += 1;
@@ -181,6 +207,7 @@ export class BatchChild {
         live.pending.push(line);
         continue;
       }
+      live.answered = true;
       const message = live.pending.join('; ') || 'failed';
       live.pending = [];
       const e = live.expect.get(Number(m[1]));
@@ -215,7 +242,15 @@ export class BatchChild {
     }
     const said = [...live.pending, live.partial.trim()].filter((t) => t !== '').join('; ');
     const why = said || (code === undefined ? 'killed' : `exit ${code}`);
-    this.crashes += 1;
+    // Failures not yet confirmed by a fence are reported again by the replay: drop them here.
+    job.failures = job.failures.filter((f) => f.index < job.next);
+    // A death that names nothing, or that repeats word for word what a child that answered
+    // nothing said (e.g. `Cannot open network namespace`), is no progress: back off, give up.
+    // (Only deaths in careful replay count: the first death of a batch names no line.)
+    const repeated = job.careful && !live.answered && said !== '' && said === this.lastSilentDeath;
+    if (job.careful) this.lastSilentDeath = live.answered ? undefined : said;
+    if (said === '' || repeated) this.crashes += 1;
+    else this.crashes = 0;
     if (job.careful && said !== '') {
       // Every line before job.next was fenced: the first unconfirmed line is the one it died on.
       job.failures.push({
@@ -225,11 +260,9 @@ export class BatchChild {
         message: `${this.options.binary} exited: ${why}`,
       });
       job.next += 1;
-    } else if (!job.careful) {
-      // Lines may have been applied, but which is unknown: replay the rest one fence per line.
-      job.failures = job.failures.filter((f) => f.index < job.next);
-      job.careful = true;
     }
+    // Lines may have been applied, but which is unknown: replay the rest one fence per line.
+    job.careful = true;
     this.logger.warn('iproute2 batch child exited mid-batch; restarting it and replaying', {
       binary: this.options.binary,
       why,
@@ -260,11 +293,8 @@ export class BatchChild {
         .map(({ lineNumber, line, message }) => ({ lineNumber, line, message })),
     );
     this.job = undefined;
-    const live = this.live;
-    if (live && live.modifying >= this.recycleAfter) {
-      this.live = undefined;
-      live.retired = true;
-      live.handle.end();
+    if (this.recycleRequested || (this.live && this.live.modifying >= this.recycleAfter)) {
+      this.retire();
     }
     this.startNext();
   }

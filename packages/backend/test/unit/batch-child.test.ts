@@ -244,54 +244,78 @@ describe('BatchChild', () => {
     expect(ip.children).toHaveLength(1);
   });
 
-  // Bug: in careful mode a kernel error recorded for line i is not dropped when the child then
-  // dies before the fence after line i, so the replay reports line i a second time
-  // (batch-child.ts onExit: only the non-careful branch filters job.failures).
-  it.failing(
-    'reports a failed line once when the child dies between its error and its fence',
-    async () => {
-      // Child 0 dies on line 1, so the batch is replayed carefully (line, fence, line, fence);
-      // child 1 runs del(9) (which fails) and dies on the fence after it.
-      const { batch } = setup((i) =>
-        i === 0 ? { killOnLine: 1 } : i === 1 ? { killOnLine: 2 } : {},
-      );
+  // A failure not yet confirmed by a fence is dropped when the child dies: the replay reports it.
+  it('reports a failed line once when the child dies between its error and its fence', async () => {
+    // Child 0 dies on line 1, so the batch is replayed carefully (line, fence, line, fence);
+    // child 1 runs del(9) (which fails) and dies on the fence after it.
+    const { batch } = setup((i) =>
+      i === 0 ? { killOnLine: 1 } : i === 1 ? { killOnLine: 2 } : {},
+    );
 
-      const failures = await batch.submit([del(9), add(2)]);
+    const failures = await batch.submit([del(9), add(2)]);
 
-      expect(failures).toEqual([{ lineNumber: 1, line: del(9), message: NO_SUCH_PROCESS }]);
-    },
-  );
+    expect(failures).toEqual([{ lineNumber: 1, line: del(9), message: NO_SUCH_PROCESS }]);
+  });
 
-  // Bug: the crash counter is not reset when a careful replay names a culprit (progress), so 8
-  // argument errors in a row make BatchChild give up on the valid lines after them, unattempted.
-  it.failing(
-    'keeps going after many argument errors in a row and applies the valid line after them',
-    async () => {
-      const { ip, batch } = setup();
-      const lines = [...[1, 2, 3, 4, 5, 6, 7, 8].map(bad), add(9)];
+  // Naming a culprit is progress: many argument errors in a row never make it give up.
+  it('keeps going after many argument errors in a row and applies the valid line after them', async () => {
+    const { ip, batch } = setup();
+    const lines = [...[1, 2, 3, 4, 5, 6, 7, 8].map(bad), add(9)];
 
-      const failures = await batch.submit(lines);
+    const failures = await batch.submit(lines);
 
-      expect(failures.map((f) => f.lineNumber)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-      expect(ip.applied).toEqual([add(9)]);
-    },
-  );
+    expect(failures.map((f) => f.lineNumber)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(ip.applied).toEqual([add(9)]);
+  });
 
-  // Bug: the crash counter survives a batch that was given up on, so the next batch gets no
-  // replay at all: its first death reports every line "not applied" (even one that was applied)
-  // and the culprit is not named.
-  it.failing(
-    'gives a batch after a given-up one its own restarts, naming the culprit',
-    async () => {
-      const { ip, batch } = setup((i) => (i < 8 ? { killOnLine: 1 } : {}));
-      await batch.submit([add(1)]); // every child dies: given up on
+  // Each batch has its own restarts: giving up on one batch does not carry over to the next.
+  it('gives a batch after a given-up one its own restarts, naming the culprit', async () => {
+    const { ip, batch } = setup((i) => (i < 8 ? { killOnLine: 1 } : {}));
+    await batch.submit([add(1)]); // every child dies: given up on
 
-      const failures = await batch.submit([add(2), bad(3), add(4)]);
+    const failures = await batch.submit([add(2), bad(3), add(4)]);
 
-      expect(failures).toEqual([
-        { lineNumber: 2, line: bad(3), message: containing(ARGUMENT_ERROR) },
-      ]);
-      expect(ip.kernel).toEqual(new Set(['route 10.5.2.0/24', 'route 10.5.4.0/24']));
-    },
-  );
+    expect(failures).toEqual([
+      { lineNumber: 2, line: bad(3), message: containing(ARGUMENT_ERROR) },
+    ]);
+    expect(ip.kernel).toEqual(new Set(['route 10.5.2.0/24', 'route 10.5.4.0/24']));
+  });
+
+  it('gives up with iproute2’s own words when the child cannot start at all', async () => {
+    const why = 'Cannot open network namespace "gone": No such file or directory';
+    const { ip, batch, clock } = setup(() => ({ cannotStart: why }));
+
+    const lines = Array.from({ length: 20 }, (_, i) => add(i + 1));
+    const failures = await batch.submit(lines);
+
+    expect(failures.map((f) => f.lineNumber)).toEqual(lines.map((_, i) => i + 1));
+    expect(failures.every((f) => f.message.includes(why))).toBe(true);
+    // A bounded number of attempts, with growing pauses between them.
+    expect(ip.children.length).toBeLessThanOrEqual(11);
+    expect(clock.delaysMs.length).toBeGreaterThan(2);
+    expect(clock.delaysMs).toEqual([...clock.delaysMs].sort((a, b) => a - b));
+  });
+
+  it('rejects the batch under way and the queued ones when closed', async () => {
+    const { batch } = setup((i) => (i === 0 ? { killOnLine: 2 } : { cannotStart: 'x' }));
+    const running = batch.submit([add(1), add(2)]);
+    const queued = batch.submit([add(3)]);
+
+    batch.close();
+
+    await expect(running).rejects.toThrow(/closed before the batch completed/);
+    await expect(queued).rejects.toThrow(/closed before the batch completed/);
+  });
+
+  it('replaces the child after the batch under way when asked to recycle during it', async () => {
+    const { ip, batch } = setup();
+    const running = batch.submit([add(1)]);
+    batch.recycle();
+    await running;
+
+    await batch.submit([add(2)]);
+
+    expect(ip.children).toHaveLength(2);
+    expect(ip.child(0).stdinClosed).toBe(true);
+  });
 });

@@ -4,6 +4,8 @@ import type { ChildHandle, ChildListeners, SpawnChild } from '@flannel-ts/backen
 export interface FakeChildScript {
   /** Dies (killed: exit code undefined, no output) on receiving its k-th line, before running it. */
   readonly killOnLine?: number;
+  /** Prints this and exits 255 before running any line (e.g. a missing network namespace). */
+  readonly cannotStart?: string;
   /** The binary is missing: the start fails with ENOENT and the child never runs. */
   readonly missingBinary?: boolean;
 }
@@ -75,6 +77,10 @@ export class FakeIproute2Child implements ChildHandle {
   private runLine(line: string): void {
     if (this.exit || this.killed) return;
     this.lineNumber += 1;
+    if (this.script.cannotStart !== undefined) {
+      this.stderr(this.script.cannotStart);
+      return this.finish(255);
+    }
     if (this.script.killOnLine === this.lineNumber) {
       this.killed = true;
       return this.finish(undefined);
