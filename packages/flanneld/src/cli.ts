@@ -72,7 +72,12 @@ export const FLAGS: readonly FlagDef[] = [
   flag('ip-blackhole-route', 'bool', 'keep a blackhole route for the own subnet', 'false'),
   flag('healthz-ip', 'string', 'address the health server listens on', '0.0.0.0'),
   flag('healthz-port', 'int', 'port of the health server (0 = disabled)', '0'),
-  flag('reconcile-interval', 'int', 'seconds between data-plane reconciliations', '10'),
+  flag(
+    'reconcile-interval',
+    'int',
+    'seconds between full data-plane passes (the safety net behind the kernel monitor)',
+    '60',
+  ),
   flag(
     'docker-opts-file',
     'string',

@@ -33,7 +33,7 @@ describe('parseConfig defaults', () => {
       iptablesForwardRules: true,
       ipBlackholeRoute: false,
       healthz: { ip: '0.0.0.0', port: 0 },
-      reconcileIntervalSeconds: 10,
+      reconcileIntervalSeconds: 60,
       verbosity: 0,
       logFormat: 'text',
     });
