@@ -10,6 +10,11 @@ export interface ExternalInterface {
   readonly address: string;
   /** `--public-ip`, or the interface address. */
   readonly publicIp: string;
+  /**
+   * The IPv4 networks directly connected to it, when the caller has read them already (interface
+   * selection has); otherwise the backend reads the link.
+   */
+  readonly connected?: readonly Cidr[] | undefined;
 }
 
 /** What a backend gets to build itself. */

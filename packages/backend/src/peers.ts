@@ -1,5 +1,8 @@
 import type { Cidr, Lease } from '@flannel-ts/core';
 import { cidrContainsIp, formatCidr, parseCidr, parseIp } from '@flannel-ts/core';
+import type { ExternalInterface } from './backend';
+import type { IpRunner } from './ip-runner';
+import { readLink } from './links';
 import type { LinkInfo } from './links';
 
 /** The IPv4 networks directly connected to a link (its addresses' prefixes). */
@@ -8,6 +11,17 @@ export function connectedNetworks(link: LinkInfo): Cidr[] {
     const c = parseCidr(`${a.local}/${a.prefixlen}`);
     return c ? [c] : [];
   });
+}
+
+/** The external interface's connected networks: as interface selection read them, or read now. */
+export async function connectedTo(
+  ip: IpRunner,
+  iface: ExternalInterface,
+  signal?: AbortSignal,
+): Promise<readonly Cidr[]> {
+  if (iface.connected) return iface.connected;
+  const link = await readLink(ip, iface.name, signal);
+  return link ? connectedNetworks(link) : [];
 }
 
 /** True when `ip` is on one of the connected networks, i.e. reachable without a router. */

@@ -85,17 +85,21 @@ export async function readDataPlaneState(
   scope: OwnedScope,
   signal?: AbortSignal,
 ): Promise<DataPlaneState> {
-  const routes: RouteEntry[] = [];
-  for (const dev of scope.routeDevices) {
-    const { stdout } = await runners.ip.run(['-json', 'route', 'show', 'dev', dev], signal);
-    routes.push(...parseOwnedRoutes(stdout, dev, scope.network));
-  }
+  // All reads at once: the processes run side by side.
   const vx = scope.vxlanDevice;
-  if (!vx) return makeState(routes);
-  const [neigh, fdb] = await Promise.all([
-    runners.ip.run(['-json', 'neigh', 'show', 'dev', vx], signal),
-    runners.bridge.run(['-json', 'fdb', 'show', 'dev', vx], signal),
+  const [routeOut, neigh, fdb] = await Promise.all([
+    Promise.all(
+      scope.routeDevices.map((dev) =>
+        runners.ip.run(['-json', 'route', 'show', 'dev', dev], signal),
+      ),
+    ),
+    vx ? runners.ip.run(['-json', 'neigh', 'show', 'dev', vx], signal) : undefined,
+    vx ? runners.bridge.run(['-json', 'fdb', 'show', 'dev', vx], signal) : undefined,
   ]);
+  const routes = routeOut.flatMap(({ stdout }, i) =>
+    parseOwnedRoutes(stdout, scope.routeDevices[i]!, scope.network),
+  );
+  if (!vx || !neigh || !fdb) return makeState(routes);
   return makeState(routes, parseNeighbours(neigh.stdout, vx), parseFdb(fdb.stdout, vx));
 }
 

@@ -53,14 +53,18 @@ export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
   })().catch((err: unknown) => {
     if (!signal.aborted) logger.error('lease watch ended', { error: errorMessage(err) });
   });
-  const kernelEvents = dataPlane
-    .watch((needFullPass) => {
-      if (needFullPass) fullDue = true;
-      wakeup.wake();
-    }, signal)
-    .catch((err: unknown) => {
-      if (!signal.aborted) logger.error('kernel monitor ended', { error: errorMessage(err) });
-    });
+  // The kernel monitor starts after the first pass: its two process starts would delay the first
+  // programming. (An entry deleted in the moment between the two waits for the next full pass.)
+  let kernelEvents: Promise<void> | undefined;
+  const watchKernel = (): Promise<void> =>
+    dataPlane
+      .watch((needFullPass) => {
+        if (needFullPass) fullDue = true;
+        wakeup.wake();
+      }, signal)
+      .catch((err: unknown) => {
+        if (!signal.aborted) logger.error('kernel monitor ended', { error: errorMessage(err) });
+      });
 
   let lastError = '';
   let first = true;
@@ -96,6 +100,7 @@ export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
         lastError = msg;
         nextFullAt = Math.min(nextFullAt, o.clock.now() + 1000);
       }
+      kernelEvents ??= watchKernel();
       continue;
     }
     await wakeup.wait(Math.max(0, nextFullAt - o.clock.now()), o.clock, signal);

@@ -1,3 +1,4 @@
+import type { Cidr } from '@flannel-ts/core';
 import { ipEquals, parseIp, parseIpv4 } from '@flannel-ts/core';
 import type { Config } from './config';
 import type { IpAddrInfo, IpLink, NetworkInventory } from './network-inventory';
@@ -16,6 +17,8 @@ export interface InterfaceChoice {
   readonly publicIp: string;
   /** Why this interface won, for the startup log. */
   readonly reason: string;
+  /** Its IPv4 networks (address/prefix), so the backends need not read the link again. */
+  readonly connected?: readonly Cidr[];
 }
 
 /** Outcome of {@link selectInterface}; failures name everything that was tried. */

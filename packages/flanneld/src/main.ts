@@ -105,55 +105,61 @@ async function run(
     const inner = new AbortController();
     const stopInner = (): void => inner.abort();
     signal.addEventListener('abort', stopInner, { once: true });
-    // Rules before the subnet file (upstream's order): once dockerd sees the file, forwarding works.
-    warnWithoutBrNetfilter(logger);
-    const resyncIptables = network.ipv4
-      ? await setupTraffic(
-          config,
-          {
-            network: network.ipv4.network,
-            subnet: lease.subnets.ipv4,
-            previous: prev ? { network: prev.network, subnet: prev.subnet } : undefined,
-          },
-          systemClock,
-          logger.child({ component: 'iptables' }),
-          inner.signal,
-        )
-      : undefined;
-    const subnetEnv = renderSubnetEnv({
-      network: network.ipv4?.network,
-      subnet: lease.subnets.ipv4,
-      ipv6Network: network.ipv6?.network,
-      ipv6Subnet: lease.subnets.ipv6,
-      mtu: backend.mtu,
-      ipMasq: config.ipMasq,
-    });
-    await writeFileAtomic(config.subnetFile, subnetEnv);
-    logger.info('wrote subnet file', { file: config.subnetFile });
-    await writeDockerFiles(config, subnetEnv, logger);
+    // The data plane starts at once, side by side with the rules and the files: peers' routes do
+    // not wait for iptables, and nothing below depends on them.
     const dataPlane = network.ipv4
-      ? await backend.start(lease, network.ipv4.network, signal)
-      : undefined;
-    const tasks: Promise<void>[] = [leases.maintain(lease, attrs, inner.signal)];
-    if (resyncIptables) tasks.push(resyncIptables());
-    if (dataPlane) await enableIpForwarding(logger);
-    await notifyReady(env, logger);
-    if (dataPlane) {
-      tasks.push(
-        runDataPlane({
-          store,
-          dataPlane,
-          own: lease,
-          backendType: backend.type,
-          reconcileIntervalMs: config.reconcileIntervalSeconds * 1000,
-          clock: systemClock,
-          logger: logger.child({ component: 'dataplane' }),
-          signal: inner.signal,
-          initial: leases.takeListing(),
-        }),
-      );
-    }
+      ? backend.start(lease, network.ipv4.network, inner.signal)
+      : Promise.resolve(undefined);
+    const dataPlaneLoop = dataPlane.then(async (dp) => {
+      if (!dp) return;
+      await enableIpForwarding(logger);
+      await runDataPlane({
+        store,
+        dataPlane: dp,
+        own: lease,
+        backendType: backend.type,
+        reconcileIntervalMs: config.reconcileIntervalSeconds * 1000,
+        clock: systemClock,
+        logger: logger.child({ component: 'dataplane' }),
+        signal: inner.signal,
+        initial: leases.takeListing(),
+      });
+    });
+    // Awaited below; this only keeps an early failure elsewhere from leaving it unhandled.
+    dataPlaneLoop.catch(() => undefined);
+    const tasks: Promise<void>[] = [dataPlaneLoop];
     try {
+      // Rules before the subnet file (upstream's order): once dockerd sees the file, forwarding works.
+      warnWithoutBrNetfilter(logger);
+      const resyncIptables = network.ipv4
+        ? await setupTraffic(
+            config,
+            {
+              network: network.ipv4.network,
+              subnet: lease.subnets.ipv4,
+              previous: prev ? { network: prev.network, subnet: prev.subnet } : undefined,
+            },
+            systemClock,
+            logger.child({ component: 'iptables' }),
+            inner.signal,
+          )
+        : undefined;
+      const subnetEnv = renderSubnetEnv({
+        network: network.ipv4?.network,
+        subnet: lease.subnets.ipv4,
+        ipv6Network: network.ipv6?.network,
+        ipv6Subnet: lease.subnets.ipv6,
+        mtu: backend.mtu,
+        ipMasq: config.ipMasq,
+      });
+      await writeFileAtomic(config.subnetFile, subnetEnv);
+      logger.info('wrote subnet file', { file: config.subnetFile });
+      await writeDockerFiles(config, subnetEnv, logger);
+      tasks.push(leases.maintain(lease, attrs, inner.signal));
+      if (resyncIptables) tasks.push(resyncIptables());
+      // READY=1 once the files are written and the data plane is in place.
+      await dataPlane;
+      await notifyReady(env, logger);
       await Promise.all(
         tasks.map(async (t) => {
           try {
@@ -165,6 +171,8 @@ async function run(
         }),
       );
     } finally {
+      inner.abort();
+      await Promise.allSettled(tasks);
       signal.removeEventListener('abort', stopInner);
     }
   } finally {

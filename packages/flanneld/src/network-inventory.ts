@@ -1,4 +1,4 @@
-import { FlannelError } from '@flannel-ts/core';
+import { FlannelError, parseCidr } from '@flannel-ts/core';
 import { IpCommandError } from '@flannel-ts/backend';
 import type { IpRunner } from '@flannel-ts/backend';
 import { selectInterface } from './interface-selection';
@@ -77,7 +77,15 @@ export async function discoverInterface(
   runner: IpRunner,
   signal?: AbortSignal,
 ): Promise<InterfaceSelection> {
-  return selectInterface(await readNetworkInventory(criteria, runner, signal), criteria);
+  const inventory = await readNetworkInventory(criteria, runner, signal);
+  const selection = selectInterface(inventory, criteria);
+  if (!selection.ok) return selection;
+  // The backends need the interface's connected networks: hand over what was read already.
+  const link = inventory.links.find((l) => l.ifname === selection.choice.name);
+  const connected = (link?.addr_info ?? [])
+    .filter((a) => a.family === 'inet')
+    .flatMap((a) => parseCidr(`${a.local}/${a.prefixlen}`) ?? []);
+  return { ok: true, choice: { ...selection.choice, connected } };
 }
 
 async function lookupRoute(

@@ -1,8 +1,7 @@
 import { FlannelError } from '@flannel-ts/core';
 import type { Backend, BackendFactory, DataPlane } from '../backend';
 import { createPeerDataPlane } from '../engine/peer-data-plane';
-import { readLink } from '../links';
-import { connectedNetworks } from '../peers';
+import { connectedTo } from '../peers';
 import { hostGwPeerEntries } from './host-gw-desired';
 
 /** Upstream's refusal text when the public IP is not the interface's (SPEC 4.2). */
@@ -27,8 +26,7 @@ export const createHostGwBackend: BackendFactory = (ctx): Backend => {
       return Promise.resolve({ backendType: 'host-gw' });
     },
     async start(_own, network, signal): Promise<DataPlane> {
-      const ext = await readLink(runners.ip, iface.name, signal);
-      const connected = ext ? connectedNetworks(ext) : [];
+      const connected = await connectedTo(runners.ip, iface, signal);
       return createPeerDataPlane({
         runners,
         scope: { routeDevices: [iface.name], network },

@@ -3,9 +3,9 @@ import type { Backend, BackendFactory, DataPlane } from '../backend';
 import { boolOption, intOption } from '../backend-options';
 import { createPeerDataPlane } from '../engine/peer-data-plane';
 import type { ManagedDevice } from '../engine/peer-data-plane';
-import { ensureSubnetAddress, readLink } from '../links';
+import { ensureSubnetAddress } from '../links';
 import type { LinkInfo } from '../links';
-import { connectedNetworks } from '../peers';
+import { connectedTo } from '../peers';
 import { ensureVxlanDevice } from './vxlan-device';
 import type { VxlanDeviceSpec } from './vxlan-device';
 import { vxlanPeerEntries } from './vxlan-desired';
@@ -48,8 +48,7 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
     async start(own, network, signal): Promise<DataPlane> {
       const first = registered ?? (await ensureVxlanDevice(runners.ip, spec, logger, { signal }));
       const mac = first.link.mac;
-      const ext = await readLink(runners.ip, iface.name, signal);
-      const connected = ext ? connectedNetworks(ext) : [];
+      const connected = await connectedTo(runners.ip, iface, signal);
       await ensureSubnetAddress(runners.ip, first.link, own.subnets.ipv4, network, signal);
       const device: ManagedDevice = {
         name: spec.name,
