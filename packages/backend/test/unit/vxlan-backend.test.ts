@@ -304,6 +304,21 @@ describe('vxlan backend data plane', () => {
     expect(h.bridge.batches).toEqual([programAll.bridge]);
   });
 
+  it('reads no link for the connected networks when interface selection handed them over', async () => {
+    const h = fakeHost(COMPATIBLE);
+    const withNetworks = { ...iface, connected: [parseCidr('192.0.2.0/24') as Cidr] };
+    const backend = createVxlanBackend({
+      iface: withNetworks,
+      options: {},
+      logger: noopLogger,
+      runners: h,
+    });
+    await backend.register(signal);
+    await backend.start(own, network, signal);
+
+    expect(commands(h.ip)).not.toContain('-json -d addr show dev v0');
+  });
+
   it('applies only the peer that changed on a lease event, without reading the kernel', async () => {
     const h = fakeHost(COMPATIBLE);
     programmed(h.host);
