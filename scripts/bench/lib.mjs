@@ -1,8 +1,7 @@
-// Shared helpers of the control-plane benchmark (issue #3): synthetic peers, the batch lines the
-// agent would write for them, cheap route-table polling, deadlines and small statistics.
+// Shared helpers of the control-plane benchmark: synthetic peers, the batch lines the agent would
+// write for them, CPU and memory readings, deadlines and small statistics.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { encodeLeaseAttrs } from '@flannel-ts/core';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** Where the synthetic network lives; the same in the agent run and the raw baseline. */
 export const PREFIX = '/ftbench/network';
@@ -28,24 +27,17 @@ export function peer(i) {
     publicIp,
     mac,
     key: `${PREFIX}/subnets/${gateway}-24`,
-    // Byte-identical to upstream's lease value (SPEC 1.3), produced by the agent's own encoder.
-    value: encodeLeaseAttrs({
-      publicIp,
-      publicIpv6: null,
-      backendType: 'vxlan',
-      backendData: { VNI: 1, VtepMAC: mac },
-    }),
-    // /proc/net/route prints the destination as the little-endian hex of the address.
-    routeNeedle: `\n${DEVICE}\t${littleEndianHex(gateway)}\t`,
+    // Byte-identical to upstream's vxlan lease value (SPEC 1.3), written out here rather than by
+    // either agent's encoder, so that both agents read the same bytes.
+    value: `{"PublicIP":"${publicIp}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`,
   };
 }
 
-function littleEndianHex(dotted) {
-  return dotted
-    .split('.')
-    .reverse()
-    .map((o) => Number(o).toString(16).toUpperCase().padStart(2, '0'))
-    .join('');
+/** The inverse of peer(i).gateway: `10.a.b.0` -> i, or -1 for an address that is no peer's. */
+export function peerIndexOfGateway(dotted) {
+  const [ten, a, b, zero] = dotted.split('.').map(Number);
+  if (ten !== 10 || zero !== 0 || a < 1 || a >= 200) return -1;
+  return (a - 1) * 256 + b;
 }
 
 /** The batch lines the agent writes for peers [0, k): same text and order as apply.ts/plan.ts. */
@@ -62,48 +54,6 @@ export function batchLines(k) {
   return { bridge: fdb, ip: [...neigh, ...routes] };
 }
 
-// One buffer reused for every poll: reading /proc/net/route must stay cheap, because the poller
-// shares two cores with the agent, etcd and iproute2.
-const routeBuf = Buffer.allocUnsafe(8 << 20);
-
-/** The calling process's namespace's IPv4 main routing table, read without spawning anything. */
-export function readRouteTable() {
-  const fd = openSync('/proc/net/route', 'r');
-  let n = 0;
-  try {
-    for (;;) {
-      const got = readSync(fd, routeBuf, n, routeBuf.length - n, null);
-      if (got === 0) break;
-      n += got;
-      if (n === routeBuf.length) throw new Error('/proc/net/route larger than the poll buffer');
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return routeBuf.toString('latin1', 0, n);
-}
-
-/**
- * How many prefixes the kernel's FIB holds (first `Prefixes:` of /proc/net/fib_triestat: the main
- * trie, which also holds local routes unless policy rules split them). Only route changes move
- * it, and reading it costs ~0.2 ms at 5000 routes where /proc/net/route costs ~8 ms (text per
- * route), so it is the cheap trigger we poll; /proc/net/route then confirms the exact route.
- */
-export function readPrefixCount() {
-  const text = readFileSync('/proc/net/fib_triestat', 'latin1');
-  const m = /Prefixes:\s+(\d+)/.exec(text);
-  if (!m) throw new Error('no Prefixes: line in /proc/net/fib_triestat');
-  return Number(m[1]);
-}
-
-/** How many routes on the VXLAN device the table shows. */
-export function countDeviceRoutes(table) {
-  const needle = `\n${DEVICE}\t`;
-  let count = 0;
-  for (let at = table.indexOf(needle); at !== -1; at = table.indexOf(needle, at + 1)) count++;
-  return count;
-}
-
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -118,27 +68,6 @@ export async function waitFor(what, check, { intervalMs, timeoutMs, abort = () =
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
     await sleep(intervalMs);
   }
-}
-
-/**
- * Polls until the FIB's prefix count satisfies `countOk` (cheap) and then `confirm()` agrees (exact, reads
- * /proc/net/route); returns when the prefix count was seen, so the slow confirming read does not
- * count. A count reached without confirmation (some other route moved) just keeps polling.
- */
-export async function waitForRoutes(what, countOk, confirm, { intervalMs, timeoutMs, abort }) {
-  let seenAt;
-  await waitFor(
-    what,
-    () => {
-      const count = readPrefixCount();
-      const t = performance.now();
-      if (!countOk(count) || !confirm()) return false;
-      seenAt = t;
-      return true;
-    },
-    { intervalMs, timeoutMs, abort },
-  );
-  return seenAt;
 }
 
 /** Runs a command to completion (bounded); rejects with its stderr on a non-zero exit. */
@@ -173,27 +102,75 @@ export function percentile(sorted, p) {
 
 /**
  * VmRSS, VmHWM, RssAnon, RssFile (MiB) and user+system CPU seconds of a live process. RssFile is
- * mostly the node binary's mapped text (~34 MiB for a bare node), RssAnon the process's own heap.
+ * mostly the executable's mapped text (~34 MiB for a bare node), RssAnon the process's own heap.
  */
 export function processStats(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(rest[11]) + Number(rest[12]);
+  const stat = procStat(pid);
   return {
     rssMiB: kb('VmRSS') / 1024,
     hwmMiB: kb('VmHWM') / 1024,
     anonMiB: kb('RssAnon') / 1024,
     fileMiB: kb('RssFile') / 1024,
-    cpuS: ticks / 100, // USER_HZ is 100 on Linux
+    cpuS: stat.ownS,
   };
 }
 
-/** Mean milliseconds of one call of `fn` (the cost of one poll, i.e. its resolution). */
-export function costMs(fn, n = 20) {
-  const t = performance.now();
-  for (let i = 0; i < n; i++) fn();
-  return (performance.now() - t) / n;
+/**
+ * /proc/PID/stat: parent pid, own CPU (utime+stime) and reaped children's CPU (cutime+cstime),
+ * in seconds (USER_HZ is 100 on Linux).
+ */
+export function procStat(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name: ppid is the 2nd, utime..cstime the 12th..15th.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const n = (i) => Number(rest[i]) / 100;
+  return { ppid: Number(rest[1]), ownS: n(11) + n(12), childrenS: n(13) + n(14) };
+}
+
+/** Pids of the live descendants of `pid` (one scan of /proc). */
+export function descendants(pid) {
+  const parent = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      parent.set(Number(name), procStat(name).ppid);
+    } catch {
+      // Exited between the listing and the read.
+    }
+  }
+  const out = [];
+  const within = (p) => {
+    for (let q = parent.get(p); q !== undefined && q > 1; q = parent.get(q))
+      if (q === pid) return true;
+    return false;
+  };
+  for (const p of parent.keys()) if (within(p)) out.push(p);
+  return out;
+}
+
+/**
+ * CPU seconds of a process tree without a cgroup: the process's own time, its reaped children's
+ * (cutime/cstime), and its live descendants' own time. A child alive at the first reading and
+ * reaped before the second moves from the live sum to cutime, so a difference of two readings is
+ * the tree's CPU in between (children reaped by a grandchild that is itself still alive are missed).
+ */
+export function treeCpuS(pid) {
+  const top = procStat(pid);
+  let s = top.ownS + top.childrenS;
+  for (const d of descendants(pid)) {
+    try {
+      s += procStat(d).ownS;
+    } catch {
+      // Exited meanwhile: its time is in its parent's cutime from now on.
+    }
+  }
+  return s;
+}
+
+/** Summary of samples (ms): count, p50, p99, max. */
+export function stats(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s[s.length - 1] };
 }
