@@ -12,6 +12,10 @@ export interface IpAddress {
   readonly value: bigint;
 }
 
+/** 0-255 without a leading zero (anything else goes to ip-address, which decides). */
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+const DOTTED_QUAD = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
 /** Number of bits in an address of the family. */
 export function addressBits(family: IpFamily): number {
   return family === 4 ? 32 : 128;
@@ -22,6 +26,18 @@ export function addressBits(family: IpFamily): number {
  * including a CIDR, a dotted quad with leading zeros (as Go's net.ParseIP does) or surrounding spaces.
  */
 export function parseIp(text: string): IpAddress | undefined {
+  // The common case, a canonical dotted quad (every lease key and PublicIP), without ip-address:
+  // it costs ~3.5 µs there against ~0.3 µs here, and start-up with 5000 peers parses ~20 000.
+  const quad = DOTTED_QUAD.exec(text);
+  if (quad) {
+    const [a, b, c, d] = [quad[1], quad[2], quad[3], quad[4]].map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { family: 4, value: BigInt(((a << 24) >>> 0) + (b << 16) + (c << 8) + d) };
+  }
   if (text.includes('/') || text.trim() !== text || text === '') return undefined;
   if (Address4.isValid(text)) return { family: 4, value: new Address4(text).bigInt() };
   if (text.includes(':') && Address6.isValid(text)) {
