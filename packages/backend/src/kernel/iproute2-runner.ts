@@ -36,7 +36,9 @@ export interface Iproute2RunnerOptions {
  * Changes (`batch`) go through one long-lived `-force -batch -` child, so a lease event costs a
  * pipe write, not a process start; a bulk batch (thousands of entries, e.g. start-up with 5000
  * peers) runs in a one-shot process of its own, where iproute2's per-line memory dies with it.
- * Batches run in the order they were submitted, never side by side.
+ * Batches through the child run in the order they were submitted; a bulk batch runs at once,
+ * beside anything else, so a caller that needs one batch to follow another awaits it (the
+ * kernel table does: one pass at a time).
  */
 export function createIproute2Runner(options: Iproute2RunnerOptions = {}): IpRunner {
   const binary = options.binary ?? 'ip';
@@ -53,7 +55,6 @@ export function createIproute2Runner(options: Iproute2RunnerOptions = {}): IpRun
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   const batchArgs = [...prefix, '-force', '-batch', '-'];
-  let tail: Promise<unknown> = Promise.resolve();
 
   const execute = async (argv: readonly string[], opts: RunProcessOptions) => {
     try {
@@ -120,9 +121,7 @@ export function createIproute2Runner(options: Iproute2RunnerOptions = {}): IpRun
       // A newline would silently split one command into two; that is a caller bug, not an ip error.
       if (bad !== undefined)
         return Promise.reject(new TypeError(`batch line contains a newline: ${bad}`));
-      const done = tail.then(() => runBatch(lines, signal));
-      tail = done.catch(() => undefined);
-      return done;
+      return runBatch(lines, signal);
     },
 
     close() {

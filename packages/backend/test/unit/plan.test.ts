@@ -7,7 +7,7 @@ import {
 } from '@flannel-ts/backend';
 import type { DataPlaneOp, FdbEntry, NeighbourEntry, RouteEntry } from '@flannel-ts/backend';
 import { FakeIpRunner } from '@flannel-ts/backend/testing';
-import { opLine } from '../../src/apply';
+import { lanesOf, opLine } from '../../src/apply';
 
 const MAC1 = 'aa:bb:cc:dd:ee:01';
 const MAC2 = 'aa:bb:cc:dd:ee:02';
@@ -274,5 +274,28 @@ describe('applyDataPlane', () => {
     const ops = planDataPlane(stateOf(peer(2, MAC1)), makeState());
 
     await expect(applyDataPlane(ops, { ip: new FakeIpRunner(), bridge })).rejects.toBe(missing);
+  });
+});
+
+describe('lanesOf', () => {
+  const macOf = (n: number): string =>
+    `aa:bb:cc:dd:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`;
+
+  it('sends an event’s ip lines as one batch, neighbour before route', () => {
+    const ops = planDataPlane(stateOf(peer(2, MAC1)), makeState());
+    expect(lanesOf(ops).map((l) => [l.tool, l.ops.map((o) => o.op)])).toEqual([
+      ['bridge', ['replace-fdb']],
+      ['ip', ['replace-neighbour', 'replace-route']],
+    ]);
+  });
+
+  it('gives a bulk pass’s routes a batch of their own, beside the neighbours', () => {
+    const peers = Array.from({ length: 600 }, (_, i) => peer(i + 2, macOf(i + 2)));
+    const lanes = lanesOf(planDataPlane(stateOf(...peers), makeState()));
+    expect(lanes.map((l) => [l.tool, l.ops.length, new Set(l.ops.map((o) => o.op))])).toEqual([
+      ['bridge', 600, new Set(['replace-fdb'])],
+      ['ip', 600, new Set(['replace-neighbour'])],
+      ['ip', 600, new Set(['replace-route'])],
+    ]);
   });
 });
