@@ -5,7 +5,7 @@
 // long-lived etcd client. Prints progress on stderr and one `RESULT <json>` line on stdout. Stops
 // its children on every way out; run.mjs also kills leftovers by namespace and by cgroup.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
@@ -79,7 +79,9 @@ function agentCommand() {
   const shim = resolvePath(dirname(BIN), '../bin/flanneld.js');
   const nodeFlags = (process.env.FTBENCH_NODE_FLAGS ?? shebangFlags(shim)).split(' ');
   const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-  return [process.execPath, [...profile, ...nodeFlags.filter(Boolean), BIN, ...flags]];
+  // The executable itself (it runs the bundle through its code cache), where the checkout has it.
+  const entry = existsSync(shim) ? shim : BIN;
+  return [process.execPath, [...profile, ...nodeFlags.filter(Boolean), entry, ...flags]];
 }
 
 /** The node flags in an executable's `#!/usr/bin/env -S node <flags>` line. */
