@@ -69,7 +69,10 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
   const checkDevice = async (signal?: AbortSignal): Promise<void> => {
     if (!device || !deviceSuspect) return;
     deviceSuspect = false;
-    if (await device.repair(signal)) table.invalidate();
+    if (!(await device.repair(signal))) return;
+    table.invalidate();
+    // What the monitors still hold of the old device's flush would only be re-applied.
+    runners.monitor?.restart();
   };
   const report = (r: ApplyReport): SyncReport => {
     if (r.failures.length > 0) throw new KernelRejectedError(r);

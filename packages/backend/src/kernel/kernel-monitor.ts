@@ -18,6 +18,12 @@ export interface KernelMonitor {
     onGap: () => void,
     signal: AbortSignal,
   ): Promise<void>;
+  /**
+   * Starts the monitor processes afresh, dropping what they had not reported yet, then reports a
+   * gap. For after a device was rebuilt: the backlog of the old device's flush (thousands of
+   * deletions) says nothing about the new device and would only be re-applied.
+   */
+  restart(): void;
 }
 
 /** Options of {@link createIproute2Monitor}. */
@@ -49,22 +55,32 @@ export function createIproute2Monitor(options: Iproute2MonitorOptions = {}): Ker
     { binary: 'bridge', args: [...prefix, 'monitor', 'fdb'], parse: parseFdbMonitorLine },
   ] as const;
 
+  /** The running watch's restart, if one runs. */
+  let restartWatch: (() => void) | undefined;
   return {
+    restart() {
+      restartWatch?.();
+    },
     watch(onEvent, onGap, signal) {
       return new Promise((resolve, reject) => {
+        /** The live child per binary; a replaced child's late output and exit are ignored. */
         const children = new Map<string, ChildHandle>();
         const stop = (err?: Error): void => {
           signal.removeEventListener('abort', onAbort);
+          restartWatch = undefined;
           for (const c of children.values()) c.kill();
           children.clear();
           if (err) reject(err);
           else resolve();
         };
         const onAbort = (): void => stop();
-        const start = (source: (typeof sources)[number], backoff: Backoff): void => {
+        const backoffs = new Map(sources.map((s) => [s.binary, new Backoff(50, 5000)] as const));
+        const start = (source: (typeof sources)[number]): void => {
+          const backoff = backoffs.get(source.binary)!;
           let partial = '';
-          const child = spawn(source.binary, source.args, {
+          const child: ChildHandle = spawn(source.binary, source.args, {
             stdout: (text) => {
+              if (children.get(source.binary) !== child) return;
               backoff.reset();
               const lines = (partial + text).split('\n');
               partial = lines.pop() ?? '';
@@ -89,7 +105,7 @@ export function createIproute2Monitor(options: Iproute2MonitorOptions = {}): Ker
               });
               clock.sleep(delayMs, signal).then(
                 () => {
-                  start(source, backoff);
+                  start(source);
                   onGap();
                 },
                 () => undefined,
@@ -101,7 +117,16 @@ export function createIproute2Monitor(options: Iproute2MonitorOptions = {}): Ker
         };
         if (signal.aborted) return resolve();
         signal.addEventListener('abort', onAbort, { once: true });
-        for (const source of sources) start(source, new Backoff(50, 5000));
+        restartWatch = () => {
+          for (const source of sources) {
+            const old = children.get(source.binary);
+            children.delete(source.binary);
+            old?.kill();
+            start(source);
+          }
+          onGap();
+        };
+        for (const source of sources) start(source);
       });
     },
   };

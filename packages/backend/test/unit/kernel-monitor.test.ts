@@ -96,4 +96,33 @@ describe('createIproute2Monitor', () => {
     await expect(done).rejects.toBeInstanceOf(IpBinaryNotFoundError);
     expect(children[1]!.killed).toBe(true);
   });
+
+  it('restarts afresh on request, ignoring what the replaced children still print, and reports a gap', async () => {
+    const { spawn, children } = fakeSpawn();
+    const monitor = createIproute2Monitor({ spawn, clock: instant });
+    const events: MonitorEvent[] = [];
+    let gaps = 0;
+    const stop = new AbortController();
+    const done = monitor.watch(
+      (e) => events.push(e),
+      () => (gaps += 1),
+      stop.signal,
+    );
+
+    monitor.restart();
+    children[0]!.out.stdout('[ROUTE]Deleted 10.5.2.0/24 via 10.5.2.0 dev flannel.1 onlink\n');
+    children[0]!.out.exit(undefined);
+    children[2]!.out.stdout('[ROUTE]10.5.3.0/24 via 10.5.3.0 dev flannel.1 onlink\n');
+    stop.abort();
+    await done;
+
+    expect(children.map((c) => [c.binary, c.killed])).toEqual([
+      ['ip', true],
+      ['bridge', true],
+      ['ip', true],
+      ['bridge', true],
+    ]);
+    expect(events.map((e) => (e.table === 'route' ? e.dst : e.table))).toEqual(['10.5.3.0/24']);
+    expect(gaps).toBe(1);
+  });
 });
