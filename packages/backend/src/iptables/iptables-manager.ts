@@ -1,12 +1,12 @@
-import { cidrEquals, formatCidr } from '@flannel-ts/core';
-import type { Cidr, Logger } from '@flannel-ts/core';
+import { cidrEquals, formatCidr, systemClock } from '@flannel-ts/core';
+import type { Cidr, Clock, Logger } from '@flannel-ts/core';
+import { applyRules, readTables } from './iptables-apply';
 import {
   forwardRules as buildForwardRules,
+  duplicatedRules,
   formatRule,
   masqRules,
   missingRules,
-  renderRestore,
-  tablesOf,
 } from './iptables-rules';
 import type { IptablesRule } from './iptables-rules';
 import type { IptablesRunner } from './iptables-runner';
@@ -32,6 +32,8 @@ export interface IptablesManagerOptions extends IptablesPlanInput {
   readonly logger: Logger;
   /** `--ip-masq-fully-random-disable`: never add `--random-fully`. */
   readonly randomFullyDisable: boolean;
+  /** Paces the retries after a conflict with another writer; the system clock by default. */
+  readonly clock?: Clock;
 }
 
 /** The rules to install, and the rules of an earlier run to delete first. */
@@ -49,12 +51,14 @@ export interface IptablesPlan {
 export interface IptablesManager {
   /**
    * Recycles the previous run's rules if network or subnet changed, then installs the whole set
-   * in one iptables-restore transaction (SPEC 6.1 mechanics). Rejects with IptablesError.
+   * in one iptables-restore transaction (SPEC 6.1 mechanics), recomputed when another writer
+   * changed the same rules in between (see applyRules). Rejects with IptablesError.
    */
   setup(signal?: AbortSignal): Promise<void>;
   /**
-   * Resync: when any of our chains or rules is missing, re-applies the whole set and resolves
-   * true; resolves false when everything is in place.
+   * Resync: when any of our chains or rules is missing, or a jump is there more than once (agents
+   * that started together each appended one), re-applies the whole set and resolves true;
+   * resolves false when everything is in place exactly once.
    */
   ensure(signal?: AbortSignal): Promise<boolean>;
 }
@@ -81,6 +85,11 @@ export function planIptables(input: IptablesPlanInput, randomFully: boolean): Ip
 /** Builds the {@link IptablesManager}; nothing touches iptables until `setup` is called. */
 export function createIptablesManager(options: IptablesManagerOptions): IptablesManager {
   const { runner, logger } = options;
+  const apply = (
+    desired: readonly IptablesRule[],
+    stale: readonly IptablesRule[],
+    signal?: AbortSignal,
+  ) => applyRules(desired, stale, { runner, logger, clock: options.clock ?? systemClock, signal });
   let plan: Promise<IptablesPlan> | undefined;
   // The random-fully probe runs iptables, so the plan is made on first use, then kept.
   const getPlan = (signal?: AbortSignal): Promise<IptablesPlan> => {
@@ -94,11 +103,6 @@ export function createIptablesManager(options: IptablesManagerOptions): Iptables
     });
     return plan;
   };
-  const readTables = async (rules: readonly IptablesRule[], signal?: AbortSignal) => {
-    const listings = await Promise.all(tablesOf(rules).map((t) => runner.save(t, signal)));
-    return listings.join('\n');
-  };
-
   // A resync tick must not interleave with setup (or another tick): both read, then write.
   let tail: Promise<unknown> = Promise.resolve();
   const serial = <T>(task: () => Promise<T>): Promise<T> => {
@@ -123,8 +127,7 @@ export function createIptablesManager(options: IptablesManagerOptions): Iptables
           );
         }
         if (desired.length === 0 && stale.length === 0) return;
-        const present = await readTables([...desired, ...stale], signal);
-        await runner.restore(renderRestore(desired, present, { remove: stale }), signal);
+        await apply(desired, stale, signal);
         logger.info('iptables rules set up', {
           ipMasq: options.ipMasq,
           forward: options.forwardRules,
@@ -135,13 +138,22 @@ export function createIptablesManager(options: IptablesManagerOptions): Iptables
       serial(async () => {
         const { desired } = await getPlan(signal);
         if (desired.length === 0) return false;
-        const present = await readTables(desired, signal);
+        const present = await readTables(desired, runner, signal);
         const missing = missingRules(desired, present);
-        if (missing.length === 0) return false;
-        logger.info('Some iptables rules are missing; deleting and recreating rules', {
-          missing: missing.map((rule) => `-t ${rule.table} ${formatRule(rule)}`),
-        });
-        await runner.restore(renderRestore(desired, present), signal);
+        const duplicated = duplicatedRules(desired, present);
+        if (missing.length === 0 && duplicated.length === 0) return false;
+        const describe = (rules: IptablesRule[]) =>
+          rules.map((rule) => `-t ${rule.table} ${formatRule(rule)}`);
+        if (missing.length > 0) {
+          logger.info('Some iptables rules are missing; deleting and recreating rules', {
+            missing: describe(missing),
+          });
+        } else {
+          logger.info('some iptables rules are there more than once; keeping one copy', {
+            duplicated: describe(duplicated),
+          });
+        }
+        await apply(desired, [], signal);
         return true;
       }),
   };

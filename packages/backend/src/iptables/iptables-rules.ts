@@ -145,6 +145,15 @@ export function missingRules(rules: readonly IptablesRule[], listing: string): I
   return rules.filter((rule) => !listed.some((row) => matches(row, rule)));
 }
 
+/**
+ * The rules of `rules` that `listing` contains more than once: agents starting at the same moment
+ * each saw no jump and each appended one. A resync re-applies the set, which leaves one copy.
+ */
+export function duplicatedRules(rules: readonly IptablesRule[], listing: string): IptablesRule[] {
+  const listed = parseListing(listing);
+  return rules.filter((rule) => listed.filter((row) => matches(row, rule)).length > 1);
+}
+
 /** The distinct tables of `rules`, in order of first appearance. */
 export function tablesOf(rules: readonly IptablesRule[]): IptablesTable[] {
   return [...new Set(rules.map((r) => r.table))];

@@ -150,6 +150,25 @@ describeAsRoot('iptables manager in a throwaway network namespace', () => {
     expect(jumps('nat', 'POSTROUTING')).toEqual([MASQ_JUMP]);
   });
 
+  it.each([8, 40])(
+    'survives %i concurrent setups in one namespace, three times, and keeps one set of rules after a resync',
+    async (agents) => {
+      // Agents starting at once (a restart overlap): each reads the tables, then writes; a copy of a
+      // jump one of them saw may be gone by the time it writes (issue 8).
+      for (let round = 0; round < 3; round++) {
+        const managers = Array.from({ length: agents }, () => manager());
+        const results = await Promise.allSettled(managers.map((m) => m.setup()));
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        await Promise.all(managers.map((m) => m.ensure()));
+        expect(jumps('nat', 'POSTROUTING')).toEqual([MASQ_JUMP]);
+        expect(listing('nat', 'FLANNEL-POSTRTG')).toEqual(MASQ_CHAIN);
+        expect(jumps('filter', 'FORWARD')).toEqual([FWD_JUMP]);
+        expect(listing('filter', 'FLANNEL-FWD')).toEqual(FWD_CHAIN);
+      }
+    },
+    60_000,
+  );
+
   it('appends its jumps after Docker-like rules and leaves those untouched', async () => {
     iptables('-N', 'DOCKER-USER');
     iptables('-A', 'FORWARD', '-j', 'DOCKER-USER');
