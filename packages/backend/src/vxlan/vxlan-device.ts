@@ -1,4 +1,6 @@
+import { FlannelError } from '@flannel-ts/core';
 import type { Logger } from '@flannel-ts/core';
+import { IpCommandError } from '../ip-runner';
 import type { IpRunner } from '../ip-runner';
 import { readLink } from '../links';
 import type { LinkInfo } from '../links';
@@ -40,6 +42,13 @@ export interface EnsuredDevice {
   readonly wasDown: boolean;
 }
 
+/** How often creating the device is attempted when another process changes it meanwhile. */
+const CREATE_ATTEMPTS = 3;
+/** iproute2's answers when the device changed between our read and our write. */
+const RACE_ANSWER = /File exists|Cannot find device|does not exist|No such device/i;
+
+type EnsureOptions = { mac?: string | undefined; signal?: AbortSignal; quiet?: boolean };
+
 /**
  * Makes sure the VXLAN device exists as specified and is up. A compatible existing device is reused
  * with its MAC, so a restarted agent keeps its VTEP MAC and peers need no update; an incompatible
@@ -47,32 +56,97 @@ export interface EnsuredDevice {
  * rebuilding a device someone deleted does not change what peers know. One read of the device;
  * changes go through the `ip` batch (no process start); a created device is read back once for
  * its MAC and addresses.
+ *
+ * Creation is idempotent: when another process (a second flanneld starting at the same moment)
+ * creates or deletes the device between our read and our `link add`, iproute2 answers `File
+ * exists` (or `Cannot find device`); the device is then read again and adopted if compatible, or
+ * replaced, up to {@link CREATE_ATTEMPTS} times, then a retryable error is thrown.
  */
 export async function ensureVxlanDevice(
   ip: IpRunner,
   spec: VxlanDeviceSpec,
   logger: Logger,
-  options: { mac?: string | undefined; signal?: AbortSignal; quiet?: boolean } = {},
+  options: EnsureOptions = {},
 ): Promise<EnsuredDevice> {
-  const existing = await readLink(ip, spec.name, options.signal);
-  const setUp = `link set dev ${spec.name} mtu ${spec.mtu} up`;
-  if (existing && isCompatible(existing, spec)) {
-    if (!options.quiet) {
-      logger.info('VXLAN device already exists; reusing it and its MAC', {
-        device: spec.name,
-        mac: existing.mac,
-      });
+  let existing = await readLink(ip, spec.name, options.signal);
+  let raced = false;
+  for (let attempt = 1; ; attempt++) {
+    if (existing && isCompatible(existing, spec)) {
+      return reuse(ip, existing, spec, { logger, adopted: raced, ...options });
     }
-    if (existing.up && existing.mtu === spec.mtu) {
-      return { link: existing, created: false, wasDown: false };
+    try {
+      await ip.batch(createLines(spec, existing, logger, options.mac), options.signal);
+    } catch (err) {
+      const lost = err instanceof IpCommandError && isRace(err);
+      if (!lost) throw err;
+      raced = true;
+      if (attempt >= CREATE_ATTEMPTS) {
+        throw new FlannelError(
+          'VXLAN_DEVICE_RACE',
+          `${spec.name} kept changing while it was being created (is another flanneld or a script managing it?): ${err.message}`,
+          { cause: err, retryable: true },
+        );
+      }
+      existing = await readLink(ip, spec.name, options.signal);
+      continue;
     }
-    await ip.batch([setUp], options.signal);
-    return {
-      link: { ...existing, mtu: spec.mtu, up: true },
-      created: false,
-      wasDown: !existing.up,
-    };
+    const link = await readLink(ip, spec.name, options.signal);
+    if (!link) {
+      throw new FlannelError(
+        'VXLAN_DEVICE_VANISHED',
+        `device ${spec.name} vanished while it was being set up (deleted by another process?)`,
+        { retryable: true },
+      );
+    }
+    logger.info('created VXLAN device', {
+      device: spec.name,
+      mac: link.mac,
+      vni: spec.vni,
+      port: spec.port,
+    });
+    return { link, created: true, wasDown: false };
   }
+}
+
+/** True when every line iproute2 refused was refused because the device changed meanwhile. */
+function isRace(err: IpCommandError): boolean {
+  return err.failedLines.length > 0 && err.failedLines.every((l) => RACE_ANSWER.test(l.message));
+}
+
+/**
+ * Reuses a compatible device, bringing it up with our MTU if needed. A device that appeared while
+ * we were creating it (`adopted`) is always reported; a device found at the first read is reported
+ * unless `quiet` (the repair path).
+ */
+async function reuse(
+  ip: IpRunner,
+  existing: LinkInfo,
+  spec: VxlanDeviceSpec,
+  options: EnsureOptions & { logger: Logger; adopted: boolean },
+): Promise<EnsuredDevice> {
+  const fields = { device: spec.name, mac: existing.mac };
+  if (options.adopted) {
+    options.logger.info(
+      'VXLAN device was created by another process meanwhile; adopting it',
+      fields,
+    );
+  } else if (!options.quiet) {
+    options.logger.info('VXLAN device already exists; reusing it and its MAC', fields);
+  }
+  if (existing.up && existing.mtu === spec.mtu) {
+    return { link: existing, created: false, wasDown: false };
+  }
+  await ip.batch([`link set dev ${spec.name} mtu ${spec.mtu} up`], options.signal);
+  return { link: { ...existing, mtu: spec.mtu, up: true }, created: false, wasDown: !existing.up };
+}
+
+/** The batch that (re)creates the device: delete an incompatible one, add, set MTU and up. */
+function createLines(
+  spec: VxlanDeviceSpec,
+  existing: LinkInfo | undefined,
+  logger: Logger,
+  mac: string | undefined,
+): string[] {
   const lines: string[] = [];
   if (existing) {
     logger.warn('replacing incompatible device', {
@@ -86,21 +160,12 @@ export async function ensureVxlanDevice(
     [
       'link add',
       spec.name,
-      ...(options.mac ? ['address', options.mac] : []),
+      ...(mac ? ['address', mac] : []),
       `type vxlan id ${spec.vni} local ${spec.localIp} dev ${spec.underlay} dstport ${spec.port}`,
       spec.learning ? 'learning' : 'nolearning',
       ...(spec.gbp ? ['gbp'] : []),
     ].join(' '),
-    setUp,
+    `link set dev ${spec.name} mtu ${spec.mtu} up`,
   );
-  await ip.batch(lines, options.signal);
-  const link = await readLink(ip, spec.name, options.signal);
-  if (!link) throw new Error(`device ${spec.name} vanished while it was being set up`);
-  logger.info('created VXLAN device', {
-    device: spec.name,
-    mac: link.mac,
-    vni: spec.vni,
-    port: spec.port,
-  });
-  return { link, created: true, wasDown: false };
+  return lines;
 }
