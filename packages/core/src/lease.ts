@@ -57,16 +57,45 @@ export function encodeLeaseAttrs(attrs: LeaseAttrs): string {
   return JSON.stringify(out);
 }
 
-/** Why a lease value could not be decoded. */
-export type DecodeResult = { ok: true; attrs: LeaseAttrs } | { ok: false; reason: string };
+/**
+ * A decoded lease value, or why it could not be decoded: the field at fault (`value` for the whole
+ * value), the rule it breaks (a fixed text) and the specifics; `reason` is all three in one line.
+ */
+export type DecodeResult =
+  | { ok: true; attrs: LeaseAttrs }
+  | { ok: false; field: string; rule: string; detail?: string; reason: string };
+
+class FieldError extends Error {
+  constructor(
+    readonly field: string,
+    readonly rule: string,
+    readonly detail?: string,
+    message = `${field} ${rule}`,
+  ) {
+    super(message);
+  }
+}
+
+/** A value as a short JSON text for messages (a hostile value cannot flood the log). */
+function shown(value: unknown): string {
+  const json = JSON.stringify(value) ?? typeof value;
+  return json.length > 60 ? `${json.slice(0, 59)}…` : json;
+}
 
 function optionalIp(value: unknown, family: 4 | 6, name: string): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') throw new Error(`${name} is not a string`);
+  if (typeof value !== 'string') throw new FieldError(name, 'is not a string', shown(value));
   const ip = parseIp(value);
-  if (ip?.family !== family)
-    throw new Error(`${name} ${JSON.stringify(value)} is not an IPv${family} address`);
+  if (ip?.family !== family) {
+    const rule = `is not an IPv${family} address`;
+    throw new FieldError(name, rule, shown(value), `${name} ${shown(value)} ${rule}`);
+  }
   return formatIp(ip);
+}
+
+function failure(e: FieldError): DecodeResult {
+  const out = { ok: false as const, field: e.field, rule: e.rule, reason: e.message };
+  return e.detail === undefined ? out : { ...out, detail: e.detail };
 }
 
 /**
@@ -78,16 +107,18 @@ export function decodeLeaseAttrs(text: string): DecodeResult {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return { ok: false, reason: `not JSON (${(err as Error).message})` };
+    const detail = (err as Error).message;
+    return failure(new FieldError('value', 'is not JSON', detail, `not JSON (${detail})`));
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { ok: false, reason: 'not a JSON object' };
+    const e = new FieldError('value', 'is not a JSON object', shown(parsed), 'not a JSON object');
+    return failure(e);
   }
   const obj = parsed as Record<string, unknown>;
   try {
     const backendType = jsonField(obj, 'BackendType');
     if (backendType !== undefined && backendType !== null && typeof backendType !== 'string') {
-      throw new Error('BackendType is not a string');
+      throw new FieldError('BackendType', 'is not a string', shown(backendType));
     }
     return {
       ok: true,
@@ -100,6 +131,7 @@ export function decodeLeaseAttrs(text: string): DecodeResult {
       },
     };
   } catch (err) {
-    return { ok: false, reason: (err as Error).message };
+    if (err instanceof FieldError) return failure(err);
+    throw err;
   }
 }

@@ -2,7 +2,7 @@ import type { Clock, Lease, Logger } from '@flannel-ts/core';
 import { Wakeup, errorMessage } from '@flannel-ts/core';
 import type { DataPlane } from '@flannel-ts/backend';
 import { PeerSet } from '@flannel-ts/subnet';
-import type { LeaseListing, LeaseStore } from '@flannel-ts/subnet';
+import type { LeaseListing, LeaseStore, PeerLeaseContext } from '@flannel-ts/subnet';
 
 /** Options of {@link runDataPlane}. */
 export interface DataPlaneLoopOptions {
@@ -10,6 +10,11 @@ export interface DataPlaneLoopOptions {
   readonly dataPlane: DataPlane;
   readonly own: Lease;
   readonly backendType: string;
+  /**
+   * The network config's ranges: every peer lease must fit them (see validatePeerLease). Absent,
+   * peers are checked for everything but the Network and SubnetLen.
+   */
+  readonly network?: PeerLeaseContext['network'] | undefined;
   readonly reconcileIntervalMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -28,19 +33,18 @@ export interface DataPlaneLoopOptions {
  */
 export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
   const { logger, signal, dataPlane } = o;
-  const peers = new PeerSet(o.own.subnets, (l) => {
-    const ok = l.attrs.backendType === o.backendType;
-    if (!ok)
-      logger.debug(`ignoring non-${o.backendType} lease`, {
-        publicIp: l.attrs.publicIp,
-        backendType: l.attrs.backendType ?? '',
-      });
-    return ok;
+  // Every lease is checked before it reaches the data plane; a rejected one is warned about once
+  // and treated as absent (so a peer overwritten with garbage loses its entries).
+  const peers = new PeerSet({
+    own: { subnets: o.own.subnets, publicIp: o.own.attrs.publicIp },
+    network: o.network ?? {},
+    backendType: o.backendType,
+    logger,
   });
   const wakeup = new Wakeup();
   let fullDue = true;
   const listing = o.initial ?? (await o.store.list(signal));
-  peers.replace(listing.leases);
+  peers.apply({ kind: 'snapshot', listing });
   dataPlane.update(peers.takeChanges());
 
   const watching = (async () => {

@@ -33,3 +33,12 @@ export type {
   UpdateResult,
 } from './lease-store';
 export { PeerSet } from './peer-set';
+export type { PeerSetOptions } from './peer-set';
+export {
+  MAX_LEASE_VALUE_BYTES,
+  describeRejection,
+  parseRejection,
+  readLeaseKeyValue,
+  validatePeerLease,
+} from './lease-validation';
+export type { LeaseRead, LeaseRejection, PeerLeaseContext } from './lease-validation';

@@ -6,9 +6,14 @@ export interface StoredLease extends Lease {
   readonly modRevision: string;
 }
 
-/** A value under the subnets prefix that could not be read as a lease; skipped, and reported. */
+/**
+ * A key under the subnets prefix that could not be read as a lease; skipped, and reported. When it
+ * replaces a lease (a valid peer overwritten with garbage) the consumer treats that peer as gone.
+ */
 export interface SkippedKey {
+  /** The key relative to the prefix, e.g. `subnets/10.5.34.0-24`. */
   readonly key: string;
+  /** `<field> <rule> (<detail>)`, e.g. `value is not JSON (Unexpected token …)`: parseRejection reads it. */
   readonly reason: string;
 }
 

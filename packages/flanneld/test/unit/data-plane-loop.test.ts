@@ -2,6 +2,7 @@ import { createRecordingLogger, waitUntil } from '@flannel-ts/core/testing';
 import { formatCidr, parseCidr, systemClock } from '@flannel-ts/core';
 import type { Cidr, Clock, Lease, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 import type { DataPlane, SyncReport } from '@flannel-ts/backend';
+import type { SubnetRange } from '@flannel-ts/subnet';
 import { InMemoryLeaseStore } from '@flannel-ts/subnet/testing';
 import { runDataPlane } from '../../src/data-plane-loop';
 
@@ -18,6 +19,12 @@ const A = subnets('10.5.2.0/24');
 const B = subnets('10.5.3.0/24');
 const C = subnets('10.5.4.0/24');
 const HOST_GW = subnets('10.5.9.0/24');
+const NETWORK: SubnetRange = {
+  network: parseCidr('10.5.0.0/16') as Cidr,
+  subnetLen: 24,
+  subnetMin: (parseCidr('10.5.1.0/24') as Cidr).address,
+  subnetMax: (parseCidr('10.5.255.0/24') as Cidr).address,
+};
 
 /** One `sync` call: the peers' subnets (sorted) and whether it was a full pass. */
 interface SyncCall {
@@ -137,6 +144,7 @@ function start(options: { clock?: Clock; reconcileIntervalMs?: number } = {}) {
       dataPlane,
       own,
       backendType: 'vxlan',
+      network: { ipv4: NETWORK },
       reconcileIntervalMs: options.reconcileIntervalMs ?? 60_000,
       clock,
       logger,
@@ -196,6 +204,28 @@ describe('runDataPlane', () => {
     expect(t.calls.slice(1)).toEqual([
       { peers: ['10.5.2.0/24', '10.5.3.0/24'], full: false },
       { peers: ['10.5.3.0/24'], full: false },
+    ]);
+  });
+
+  it('removes a peer whose lease is overwritten with garbage, and warns once naming the key', async () => {
+    const t = start();
+    void t.launch();
+    await waitUntil(() => t.calls.length >= 1, 'the first sync');
+
+    t.store.putRaw('10.5.2.0-24', '{"PublicIP":"192.0.2.11"');
+    await waitUntil(() => t.calls.length >= 2, 'a sync after the overwrite');
+    t.store.putRaw('10.5.2.0-24', '{"PublicIP":"192.0.2.11",');
+    // Events arrive in order: once B is programmed, the second overwrite has been handled too.
+    t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
+    await waitUntil(() => t.calls.length >= 3, 'a sync after B');
+
+    expect(t.calls.slice(1)).toEqual([
+      { peers: [], full: false },
+      { peers: ['10.5.3.0/24'], full: false },
+    ]);
+    const warnings = t.logger.fields.filter((_, i) => t.logger.lines[i]?.level === 'warn');
+    expect(warnings.filter((f) => f?.['key'] === 'subnets/10.5.2.0-24')).toEqual([
+      expect.objectContaining({ field: 'value', rule: 'is not JSON' }),
     ]);
   });
 
@@ -276,7 +306,8 @@ describe('runDataPlane', () => {
     await waitUntil(() => t.logger.lines.some((l) => l.level === 'info'), 'the recovery');
 
     expect(t.calls.map((c) => c.full)).toEqual([true, true, true]);
-    expect(t.logger.lines.filter((l) => l.level !== 'debug')).toEqual([
+    // (The host-gw lease of the fixture is warned about once, as a lease of another backend.)
+    expect(t.logger.lines.filter((l) => l.level === 'error' || l.level === 'info')).toEqual([
       { level: 'error', message: 'data plane sync failed; retrying' },
       { level: 'info', message: 'data plane in sync' },
     ]);

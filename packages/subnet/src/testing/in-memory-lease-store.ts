@@ -1,6 +1,7 @@
 import type { LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 import { formatSubnetKey, isReservation } from '@flannel-ts/core';
 import { AsyncQueue } from '../async-queue';
+import { describeRejection, readLeaseKeyValue } from '../lease-validation';
 import type {
   ConfigRead,
   CreateResult,
@@ -24,6 +25,8 @@ export class InMemoryLeaseStore implements LeaseStore {
   private nextLeaseId = 100n;
   private config: { text: string } | undefined;
   private readonly leases = new Map<string, StoredLease>();
+  /** Keys holding something that is not a lease (see {@link putRaw}) → why. */
+  private readonly unreadable = new Map<string, string>();
   private readonly listeners = new Set<Listener>();
   private readonly configWaiters = new Set<() => void>();
   /** Errors thrown by the next calls, in order. */
@@ -49,8 +52,35 @@ export class InMemoryLeaseStore implements LeaseStore {
     this.revision++;
     const lease: StoredLease = { subnets, attrs, ttlLeaseId, modRevision: String(this.revision) };
     this.leases.set(formatSubnetKey(subnets), lease);
+    this.unreadable.delete(formatSubnetKey(subnets));
     this.emit({ type: 'added', lease });
     return lease;
+  }
+
+  /**
+   * Writes raw text under a key name (`10.5.2.0-24`) as a broken or hostile writer could: a valid
+   * lease is stored as by {@link put}; anything else replaces what the key held and is listed and
+   * watched as a skipped key, as the etcd store reports it.
+   */
+  putRaw(name: string, value: string): void {
+    const r = readLeaseKeyValue(name, value);
+    if (r.ok) {
+      this.put(r.subnets, r.attrs);
+      return;
+    }
+    const old = this.leases.get(name);
+    if (old) this.liveTtlLeases.delete(old.ttlLeaseId);
+    this.leases.delete(name);
+    this.unreadable.set(name, describeRejection(r));
+    this.revision++;
+    const skipped = [{ key: `subnets/${name}`, reason: describeRejection(r) }];
+    const batch: LeaseBatch = {
+      kind: 'events',
+      events: [],
+      skipped,
+      revision: String(this.revision),
+    };
+    for (const l of this.listeners) l(batch);
   }
 
   /** Deletes a key (an admin's delete, or a TTL running out). */
@@ -105,7 +135,7 @@ export class InMemoryLeaseStore implements LeaseStore {
     this.maybeFail();
     return Promise.resolve({
       leases: [...this.leases.values()],
-      skipped: [],
+      skipped: [...this.unreadable].map(([name, reason]) => ({ key: `subnets/${name}`, reason })),
       revision: String(this.revision),
     });
   }
@@ -144,7 +174,8 @@ export class InMemoryLeaseStore implements LeaseStore {
     const queue = new AsyncQueue<LeaseBatch>(signal);
     const prefix = subnets ? formatSubnetKey(subnets) : '';
     const keyOf = (e: LeaseBatch & { kind: 'events' }): string => {
-      const ev = e.events[0]!;
+      const ev = e.events[0];
+      if (!ev) return e.skipped[0]?.key.slice('subnets/'.length) ?? '';
       return formatSubnetKey(ev.type === 'added' ? ev.lease.subnets : ev.subnets);
     };
     const listener: Listener = (b) => {

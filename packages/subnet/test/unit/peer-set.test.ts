@@ -1,7 +1,7 @@
 import { parseCidr } from '@flannel-ts/core';
-import type { Cidr, Lease, SubnetPair } from '@flannel-ts/core';
+import type { Cidr, Lease, Logger, SubnetPair } from '@flannel-ts/core';
 import { PeerSet } from '@flannel-ts/subnet';
-import type { LeaseBatch, StoredLease } from '@flannel-ts/subnet';
+import type { LeaseBatch, StoredLease, SubnetRange } from '@flannel-ts/subnet';
 
 function subnets(v4: string): SubnetPair {
   return { ipv4: parseCidr(v4) as Cidr };
@@ -32,7 +32,19 @@ const A = lease('10.5.2.0/24', '192.0.2.11', 'aa:bb:cc:dd:ee:02');
 const B = lease('10.5.3.0/24', '192.0.2.12', 'aa:bb:cc:dd:ee:03');
 const HOST_GW = lease('10.5.4.0/24', '192.0.2.13', undefined, 'host-gw');
 
-const vxlanPeers = (): PeerSet => new PeerSet(own, (l) => l.attrs.backendType === 'vxlan');
+const NETWORK: SubnetRange = {
+  network: parseCidr('10.5.0.0/16') as Cidr,
+  subnetLen: 24,
+  subnetMin: (parseCidr('10.5.1.0/24') as Cidr).address,
+  subnetMax: (parseCidr('10.5.255.0/24') as Cidr).address,
+};
+const vxlanPeers = (logger?: Logger): PeerSet =>
+  new PeerSet({
+    own: { subnets: own, publicIp: '192.0.2.10' },
+    network: { ipv4: NETWORK },
+    backendType: 'vxlan',
+    logger,
+  });
 const keys = (set: PeerSet): string[] =>
   set
     .list()
