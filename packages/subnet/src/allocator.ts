@@ -1,12 +1,26 @@
 import type { Cidr, SubnetPair } from '@flannel-ts/core';
-import { cidrsOverlap, formatCidr, formatIp, isReservation, makeCidr } from '@flannel-ts/core';
+import {
+  cidrsOverlap,
+  formatCidr,
+  formatIp,
+  isReservation,
+  makeCidr,
+  sameSubnets,
+} from '@flannel-ts/core';
 import type { StoredLease } from './lease-store';
 import type { NetworkConfig, SubnetRange } from './network-config';
 
 /** What the allocator decided; the lease manager carries it out against the store. */
 export type AllocationDecision =
-  /** A lease for our public IP exists and fits the config: keep its subnet (SPEC 2.2 step 1). */
-  | { readonly kind: 'reuse'; readonly lease: StoredLease }
+  /**
+   * A lease for our public IP exists and fits the config: keep its subnet (SPEC 2.2 step 1).
+   * `others` are further keys carrying our public IP, left as they are (to be warned about).
+   */
+  | {
+      readonly kind: 'reuse';
+      readonly lease: StoredLease;
+      readonly others: readonly StoredLease[];
+    }
   /** A TTL lease for our public IP no longer fits the config: delete it, then decide again. */
   | { readonly kind: 'remove-incompatible'; readonly lease: StoredLease }
   /** Create this lease (create-if-absent); `source` says why this subnet. */
@@ -24,6 +38,8 @@ export interface AllocationInput {
   readonly publicIp: string;
   /** Subnets from the previous subnet file, if it was readable. */
   readonly previous?: SubnetPair | undefined;
+  /** Keys that exist but hold no readable lease (a broken value): their subnets are not free. */
+  readonly occupied?: readonly SubnetPair[] | undefined;
   /** Uniform random number in [0, 1). */
   readonly random: () => number;
 }
@@ -49,11 +65,30 @@ export function fitsConfig(config: NetworkConfig, subnets: SubnetPair): boolean 
   return (!config.ipv4 || fits(config.ipv4, subnets.ipv4)) && fits(config.ipv6, subnets.ipv6);
 }
 
-function taken(leases: readonly StoredLease[], family: 4 | 6): Cidr[] {
+function taken(leases: readonly { subnets: SubnetPair }[], family: 4 | 6): Cidr[] {
   return leases.flatMap((l) => {
     const s = family === 4 ? l.subnets.ipv4 : l.subnets.ipv6;
     return s ? [s] : [];
   });
+}
+
+/**
+ * Which of the keys carrying our public IP is ours (issue 8): the previous subnet file's subnet
+ * when etcd still has it for us, else our TTL lease, else a reservation; only ones that fit the
+ * config. Without this order, the first key in etcd's order won, and a reservation beside our real
+ * lease made us take a new subnet and program our old one as a peer pointing at ourselves.
+ */
+function chooseOwn(
+  mine: readonly StoredLease[],
+  config: NetworkConfig,
+  previous: SubnetPair | undefined,
+): StoredLease | undefined {
+  const usable = mine.filter((l) => fitsConfig(config, l.subnets));
+  return (
+    (previous && usable.find((l) => sameSubnets(l.subnets, previous))) ??
+    usable.find((l) => !isReservation(l)) ??
+    usable[0]
+  );
 }
 
 /**
@@ -106,13 +141,15 @@ function exhaustedMessage(range: SubnetRange, total: bigint): string {
  * random free subnet. Pure: the caller applies the decision and asks again after a lost race.
  */
 export function decideAllocation(input: AllocationInput): AllocationDecision {
-  const { config, leases } = input;
-  const ours = leases.find((l) => l.attrs.publicIp === input.publicIp);
-  if (ours) {
-    if (fitsConfig(config, ours.subnets)) return { kind: 'reuse', lease: ours };
-    // A reservation is an administrator's statement; never delete it, just do not use it.
-    if (!isReservation(ours)) return { kind: 'remove-incompatible', lease: ours };
-  }
+  const { config } = input;
+  const mine = input.leases.filter((l) => l.attrs.publicIp === input.publicIp);
+  const ours = chooseOwn(mine, config, input.previous);
+  if (ours) return { kind: 'reuse', lease: ours, others: mine.filter((l) => l !== ours) };
+  // None fits: a TTL lease of ours is deleted, then we decide again. A reservation is an
+  // administrator's statement; never delete it, just do not use it.
+  const stale = mine.find((l) => !isReservation(l));
+  if (stale) return { kind: 'remove-incompatible', lease: stale };
+  const leases = [...input.leases, ...(input.occupied ?? []).map((subnets) => ({ subnets }))];
   const prev = input.previous;
   if (prev && fitsConfig(config, prev)) {
     const overlaps = (s: Cidr | undefined, fam: 4 | 6): boolean =>

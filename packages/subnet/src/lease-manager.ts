@@ -4,7 +4,9 @@ import {
   encodeLeaseAttrs,
   FlannelError,
   formatCidr,
+  formatSubnetKey,
   isReservation,
+  parseSubnetKey,
   sameSubnets,
 } from '@flannel-ts/core';
 import { decideAllocation } from './allocator';
@@ -85,12 +87,14 @@ export class LeaseManager {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const listing = await this.retrying('listing leases', signal, () => store.list(signal));
       this.listing = listing;
-      for (const s of listing.skipped) logger.warn('ignoring undecodable lease', { ...s });
+      // The data plane warns about these keys (once per key and reason) when it reads this listing.
+      for (const s of listing.skipped) logger.debug('ignoring unreadable lease key', { ...s });
       const decision = decideAllocation({
         config: request.config,
         leases: listing.leases,
         publicIp: request.attrs.publicIp,
         previous: request.previous,
+        occupied: listing.skipped.flatMap((s) => parseSubnetKey(s.key) ?? []),
         random: this.random,
       });
       switch (decision.kind) {
@@ -103,6 +107,7 @@ export class LeaseManager {
           await this.retrying('deleting lease', signal, () => store.remove(decision.lease));
           continue;
         case 'reuse': {
+          if (decision.others.length > 0) warnSeveralOwn(logger, decision.lease, decision.others);
           const r = await this.refresh(decision.lease, request.attrs, signal);
           if (r) {
             logger.info('found lease for current IP, reusing', {
@@ -232,6 +237,21 @@ export class LeaseManager {
     if (holder?.attrs.publicIp === attrs.publicIp) return holder;
     throw new LeaseLostError(lostMessage(lost.subnets, holder?.attrs.publicIp ?? 'another host'));
   }
+}
+
+function describeKey(l: StoredLease): string {
+  return `${formatSubnetKey(l.subnets)} (${isReservation(l) ? 'reservation' : 'TTL lease'})`;
+}
+
+function warnSeveralOwn(logger: Logger, chosen: StoredLease, others: readonly StoredLease[]): void {
+  logger.warn(
+    'several lease keys carry our public IP; using one, the others are never peers: delete the stale ones',
+    {
+      publicIp: chosen.attrs.publicIp,
+      using: describeKey(chosen),
+      others: others.map(describeKey).join(', '),
+    },
+  );
 }
 
 function lostMessage(subnets: SubnetPair, by: string): string {

@@ -26,7 +26,7 @@ describe('decideAllocation', () => {
       previous: pair('10.5.3.0/24'),
       random: () => 0,
     });
-    expect(d).toEqual({ kind: 'reuse', lease: mine });
+    expect(d).toEqual({ kind: 'reuse', lease: mine, others: [] });
   });
 
   it('honours a reservation (no TTL) for our public IP', () => {
@@ -37,7 +37,7 @@ describe('decideAllocation', () => {
       publicIp: '192.0.2.9',
       random: () => 0,
     });
-    expect(d).toEqual({ kind: 'reuse', lease: reserved });
+    expect(d).toEqual({ kind: 'reuse', lease: reserved, others: [] });
   });
 
   it('deletes an incompatible TTL lease of ours but never an incompatible reservation', () => {
