@@ -14,14 +14,27 @@ export interface VxlanTopology {
   /** Networks directly connected to the external interface (for DirectRouting). */
   readonly connected: readonly Cidr[];
   readonly directRouting: boolean;
+  /** Our VNI: a peer advertising another one is in another overlay and is skipped. Unchecked when absent. */
+  readonly vni?: number | undefined;
 }
 
-function vtepMac(lease: Lease): string | undefined {
+/** A field of the peer's BackendData, matched case-insensitively as Go's encoding/json does. */
+function backendField(lease: Lease, name: string): unknown {
   const data = lease.attrs.backendData;
   if (typeof data !== 'object' || data === null) return undefined;
-  const entry = Object.entries(data).find(([k]) => k.toLowerCase() === 'vtepmac');
-  const mac = typeof entry?.[1] === 'string' ? entry[1].toLowerCase() : undefined;
-  return mac && MAC.test(mac) ? mac : undefined;
+  return Object.entries(data).find(([k]) => k.toLowerCase() === name)?.[1];
+}
+
+/** The peer's VTEP MAC, or why it cannot be used: it must be a unicast, non-zero MAC. */
+function vtepMac(lease: Lease): { mac: string } | { skip: string } {
+  const raw = backendField(lease, 'vtepmac');
+  const mac = typeof raw === 'string' ? raw.toLowerCase() : undefined;
+  if (!mac || !MAC.test(mac)) return { skip: 'its lease has no valid BackendData.VtepMAC' };
+  // The I/G bit (least significant bit of the first octet) marks multicast and broadcast MACs.
+  if ((parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === '00:00:00:00:00:00') {
+    return { skip: `its BackendData.VtepMAC ${mac} is not a unicast MAC` };
+  }
+  return { mac };
 }
 
 /**
@@ -32,13 +45,18 @@ function vtepMac(lease: Lease): string | undefined {
  */
 export function vxlanPeerEntries(p: Lease, topo: VxlanTopology): PeerEntries {
   const dst = formatCidr(p.subnets.ipv4);
+  const vni = backendField(p, 'vni');
+  if (topo.vni !== undefined && vni !== topo.vni) {
+    return { skip: `its BackendData.VNI ${JSON.stringify(vni)} is not ours (${topo.vni})` };
+  }
   if (topo.directRouting && isOnLink(p.attrs.publicIp, topo.connected)) {
     return {
       routes: [{ dst, gateway: p.attrs.publicIp, dev: topo.externalDevice, onlink: false }],
     };
   }
-  const mac = vtepMac(p);
-  if (!mac) return { skip: 'its lease has no valid BackendData.VtepMAC' };
+  const vtep = vtepMac(p);
+  if ('skip' in vtep) return vtep;
+  const { mac } = vtep;
   const gateway = formatIp({ family: 4, value: p.subnets.ipv4.address });
   return {
     fdb: [{ mac, dst: p.attrs.publicIp, dev: topo.device }],
