@@ -21,6 +21,7 @@ import { notifyReady } from './systemd-notify';
 import type { Config } from './config';
 import { createLogger } from './logger';
 import { discoverInterface } from './network-inventory';
+import { retryStartupStep } from './startup-retry';
 
 /** The backends this agent can run, by config `Backend.Type` (explicit table, no self-registration). */
 const backends: Readonly<Record<string, BackendFactory>> = {
@@ -76,7 +77,12 @@ async function run(
               },
             ],
     });
-    const found = await discoverInterface(config, runners.ip);
+    // Steps that another agent starting at the same moment can trip are retried (issue 8).
+    const step = <T>(name: string, fn: (s: AbortSignal) => Promise<T>, s = signal): Promise<T> =>
+      retryStartupStep(name, fn, { clock: systemClock, logger, signal: s });
+    const found = await step('discovering the external interface', (s) =>
+      discoverInterface(config, runners.ip, s),
+    );
     if (!found.ok) throw new FlannelError('INTERFACE', found.message);
     const iface: ExternalInterface = found.choice;
     logger.info('using interface', {
@@ -92,7 +98,7 @@ async function run(
       logger: logger.child({ component: network.backend.type }),
       runners,
     });
-    const data = await backend.register(signal);
+    const data = await step(`setting up the ${backend.type} backend`, (s) => backend.register(s));
     const attrs = { publicIp: iface.publicIp, publicIpv6: config.publicIpv6 ?? null, ...data };
     const leases = new LeaseManager({
       store,
@@ -107,8 +113,9 @@ async function run(
     signal.addEventListener('abort', stopInner, { once: true });
     // The data plane starts at once, side by side with the rules and the files: peers' routes do
     // not wait for iptables, and nothing below depends on them.
-    const dataPlane = network.ipv4
-      ? backend.start(lease, network.ipv4.network, inner.signal)
+    const ipv4 = network.ipv4;
+    const dataPlane = ipv4
+      ? step('starting the data plane', (s) => backend.start(lease, ipv4.network, s), inner.signal)
       : Promise.resolve(undefined);
     const dataPlaneLoop = dataPlane.then(async (dp) => {
       if (!dp) return;
@@ -152,7 +159,9 @@ async function run(
         mtu: backend.mtu,
         ipMasq: config.ipMasq,
       });
-      await writeFileAtomic(config.subnetFile, subnetEnv);
+      await step(`writing the subnet file ${config.subnetFile}`, () =>
+        writeFileAtomic(config.subnetFile, subnetEnv),
+      );
       logger.info('wrote subnet file', { file: config.subnetFile });
       await writeDockerFiles(config, subnetEnv, logger);
       tasks.push(leases.maintain(lease, attrs, inner.signal));
