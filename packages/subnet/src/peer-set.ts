@@ -1,7 +1,7 @@
 import type { Lease, Logger } from '@flannel-ts/core';
 import { formatSubnetKey, noopLogger, parseSubnetKey } from '@flannel-ts/core';
 import type { LeaseBatch, SkippedKey } from './lease-store';
-import { describeRejection, parseRejection, validatePeerLease } from './lease-validation';
+import { parseRejection, validatePeerLease } from './lease-validation';
 import type { LeaseRejection, PeerLeaseContext } from './lease-validation';
 
 /** Options of {@link PeerSet}: what peers are checked against, and where rejections are reported. */
@@ -51,7 +51,6 @@ export class PeerSet {
       field: r.field,
       rule: r.rule,
       ...(r.detail === undefined ? {} : { detail: r.detail }),
-      problem: describeRejection(r),
     });
   }
 
