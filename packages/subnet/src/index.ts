@@ -38,6 +38,7 @@ export {
   MAX_LEASE_VALUE_BYTES,
   describeRejection,
   parseRejection,
+  readLeaseKey,
   readLeaseKeyValue,
   validatePeerLease,
 } from './lease-validation';

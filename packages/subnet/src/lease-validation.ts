@@ -64,24 +64,30 @@ function hasHostBits(text: string, cidr: Cidr): boolean {
 }
 
 /**
- * Reads a raw key (the last path segment counts) and value as stored: the key must be a subnet key
- * in canonical form without host bits (`10.42.212.5-24` would otherwise be programmed as
- * `10.42.212.0/24` over a real peer), the value at most {@link MAX_LEASE_VALUE_BYTES} and a lease.
+ * Reads a raw lease key (the last path segment counts) strictly: a subnet key in canonical form
+ * without host bits. Watch deletes must use it too: read leniently, deleting `10.42.212.5-24` would
+ * remove the real peer `10.42.212.0-24`.
  */
-export function readLeaseKeyValue(key: string, value: string | Uint8Array): LeaseRead {
+export function readLeaseKey(key: string): SubnetPair | LeaseRejection {
   const name = key.slice(key.lastIndexOf('/') + 1);
   const subnets = parseSubnetKey(name);
-  if (!subnets) {
-    return { ok: false, field: 'key', rule: 'is not a subnet key such as 10.5.34.0-24' };
-  }
+  if (!subnets) return { field: 'key', rule: 'is not a subnet key such as 10.5.34.0-24' };
   const canonical = formatSubnetKey(subnets);
-  if (canonical !== name) {
-    const [v4 = '', v6 = ''] = name.split('&');
-    const hostBits =
-      hasHostBits(v4, subnets.ipv4) || (!!subnets.ipv6 && hasHostBits(v6, subnets.ipv6));
-    const rule = hostBits ? 'has host bits set' : 'is not in canonical form';
-    return { ok: false, field: 'key', rule, detail: `the subnet's key is ${canonical}` };
-  }
+  if (canonical === name) return subnets;
+  const [v4 = '', v6 = ''] = name.split('&');
+  const hostBits =
+    hasHostBits(v4, subnets.ipv4) || (!!subnets.ipv6 && hasHostBits(v6, subnets.ipv6));
+  const rule = hostBits ? 'has host bits set' : 'is not in canonical form';
+  return { field: 'key', rule, detail: `the subnet's key is ${canonical}` };
+}
+
+/**
+ * Reads a raw key and value as stored: the key as {@link readLeaseKey} does, the value at most
+ * {@link MAX_LEASE_VALUE_BYTES} and a lease.
+ */
+export function readLeaseKeyValue(key: string, value: string | Uint8Array): LeaseRead {
+  const subnets = readLeaseKey(key);
+  if ('field' in subnets) return { ok: false, ...subnets };
   const bytes = typeof value === 'string' ? Buffer.byteLength(value) : value.byteLength;
   if (bytes > MAX_LEASE_VALUE_BYTES) {
     const detail = `${bytes} bytes`;

@@ -1,7 +1,7 @@
 import type { Lease, Logger } from '@flannel-ts/core';
-import { formatSubnetKey, noopLogger, parseSubnetKey } from '@flannel-ts/core';
+import { formatSubnetKey, noopLogger } from '@flannel-ts/core';
 import type { LeaseBatch, SkippedKey } from './lease-store';
-import { parseRejection, validatePeerLease } from './lease-validation';
+import { parseRejection, readLeaseKey, validatePeerLease } from './lease-validation';
 import type { LeaseRejection, PeerLeaseContext } from './lease-validation';
 
 /** Options of {@link PeerSet}: what peers are checked against, and where rejections are reported. */
@@ -74,11 +74,10 @@ export class PeerSet {
   /** A key the store could not read as a lease: whatever lease that exact key held is gone. */
   private skip(s: SkippedKey, seen: ReadonlyMap<string, string> = this.warned): boolean {
     this.reject(s.key, parseRejection(s.reason), seen);
-    const name = s.key.slice(s.key.lastIndexOf('/') + 1);
-    const subnets = parseSubnetKey(name);
+    const subnets = readLeaseKey(s.key);
     // A non-canonical key (host bits, say) is another key than the peer's: leave the peer alone.
-    if (!subnets || formatSubnetKey(subnets) !== name) return false;
-    return this.drop(name);
+    if ('field' in subnets) return false;
+    return this.drop(formatSubnetKey(subnets));
   }
 
   private drop(key: string): boolean {

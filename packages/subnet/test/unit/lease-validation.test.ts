@@ -3,6 +3,7 @@ import type { Cidr, Lease, LeaseAttrs } from '@flannel-ts/core';
 import {
   describeRejection,
   parseRejection,
+  readLeaseKey,
   readLeaseKeyValue,
   validatePeerLease,
 } from '@flannel-ts/subnet';
@@ -203,6 +204,23 @@ describe('readLeaseKeyValue', () => {
     const text = `${head}${'a'.repeat(65536 - head.length - 2)}"}`;
     expect(Buffer.byteLength(text)).toBe(65536);
     expect(readLeaseKeyValue('10.42.2.0-24', text).ok).toBe(true);
+  });
+});
+
+describe('readLeaseKey', () => {
+  it('reads a canonical key, dual-stack too', () => {
+    expect(readLeaseKey('subnets/10.42.2.0-24')).toEqual(parseSubnetKey('10.42.2.0-24'));
+    expect(readLeaseKey('10.42.2.0-24&fd00:42:0:2::-64')).toEqual(
+      parseSubnetKey('10.42.2.0-24&fd00:42:0:2::-64'),
+    );
+  });
+
+  it('refuses a key with host bits instead of naming the real peer it would mask to', () => {
+    expect(readLeaseKey('subnets/10.42.212.5-24')).toEqual({
+      field: 'key',
+      rule: 'has host bits set',
+      detail: "the subnet's key is 10.42.212.0-24",
+    });
   });
 });
 
