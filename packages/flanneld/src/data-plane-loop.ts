@@ -10,11 +10,8 @@ export interface DataPlaneLoopOptions {
   readonly dataPlane: DataPlane;
   readonly own: Lease;
   readonly backendType: string;
-  /**
-   * The network config's ranges: every peer lease must fit them (see validatePeerLease). Absent,
-   * peers are checked for everything but the Network and SubnetLen.
-   */
-  readonly network?: PeerLeaseContext['network'] | undefined;
+  /** The network config's ranges: every peer lease must fit them (see validatePeerLease). */
+  readonly network: PeerLeaseContext['network'];
   readonly reconcileIntervalMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -37,7 +34,7 @@ export async function runDataPlane(o: DataPlaneLoopOptions): Promise<void> {
   // and treated as absent (so a peer overwritten with garbage loses its entries).
   const peers = new PeerSet({
     own: { subnets: o.own.subnets, publicIp: o.own.attrs.publicIp },
-    network: o.network ?? {},
+    network: o.network,
     backendType: o.backendType,
     logger,
   });

@@ -125,6 +125,7 @@ async function run(
         dataPlane: dp,
         own: lease,
         backendType: backend.type,
+        network,
         reconcileIntervalMs: config.reconcileIntervalSeconds * 1000,
         clock: systemClock,
         logger: logger.child({ component: 'dataplane' }),
