@@ -10,6 +10,8 @@ import {
   isReservation,
   noopLogger,
 } from '@flannel-ts/core';
+import { createEtcdConnectionState } from './etcd-connection-state';
+import type { EtcdConnectionState } from './etcd-connection-state';
 import { StoreConfigError, StoreUnavailableError } from './errors';
 import { loadTls } from './etcd-tls';
 import type { EtcdConnectionOptions, TlsMaterial } from './etcd-tls';
@@ -61,6 +63,8 @@ class EtcdLeaseStore implements LeaseStore {
   readonly description: string;
   private readonly client: Etcd3;
   private readonly ns: Namespace;
+  /** Shared by all watches of this store, so an outage is logged once, not once per watch. */
+  private readonly connection: EtcdConnectionState;
 
   constructor(
     private readonly options: EtcdLeaseStoreOptions,
@@ -85,6 +89,7 @@ class EtcdLeaseStore implements LeaseStore {
       },
     });
     this.ns = this.client.namespace(prefix === '/' ? '/' : `${prefix}/`);
+    this.connection = createEtcdConnectionState({ endpoints: options.endpoints, logger });
   }
 
   /** Maps etcd3 failures to our errors at the boundary; nothing above sees etcd3 classes. */
@@ -250,6 +255,7 @@ class EtcdLeaseStore implements LeaseStore {
       fromRevision,
       signal,
       logger: this.logger,
+      connection: this.connection,
       relist: async () => {
         const listing = await this.list();
         const leases = listing.leases.filter(

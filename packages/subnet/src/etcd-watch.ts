@@ -2,6 +2,8 @@ import type { IWatchResponse, Namespace } from 'etcd3';
 import type { Logger } from '@flannel-ts/core';
 import { Backoff, errorMessage, parseSubnetKey, systemClock } from '@flannel-ts/core';
 import { AsyncQueue } from './async-queue';
+import type { EtcdConnectionState } from './etcd-connection-state';
+import { StoreUnavailableError } from './errors';
 import { toStoredLease } from './etcd-kv';
 import type { LeaseBatch, LeaseEvent, LeaseListing, SkippedKey } from './lease-store';
 
@@ -12,6 +14,8 @@ export interface WatchLeasesOptions {
   readonly fromRevision: string;
   readonly signal: AbortSignal;
   readonly logger: Logger;
+  /** The store's connection state: the only place that logs about reaching etcd. */
+  readonly connection: EtcdConnectionState;
   readonly relist: () => Promise<LeaseListing>;
 }
 
@@ -52,11 +56,13 @@ function toBatch(res: IWatchResponse): LeaseBatch {
 /**
  * Watches `prefix` from `fromRevision` until the signal aborts. etcd3 reconnects a broken stream
  * by itself and resumes from the last revision seen; when etcd cancels the watch (the resume point
- * was compacted away, or another server-side cancel) we re-list and yield a snapshot, and retry after a back-off (100 ms doubling to 5 s) if that fails.
+ * was compacted away, or another server-side cancel) we re-list and yield a snapshot, and retry
+ * after a back-off (100 ms doubling to 5 s) if that fails. Connection losses and recoveries go to
+ * `connection`, which logs the transitions only, never a line per reconnect.
  * @internal
  */
 export async function* watchLeases(options: WatchLeasesOptions): AsyncGenerator<LeaseBatch> {
-  const { signal, logger } = options;
+  const { signal, logger, connection } = options;
   const backoff = new Backoff(100, 5000);
   let next = BigInt(options.fromRevision);
   while (!signal.aborted) {
@@ -71,9 +77,9 @@ export async function* watchLeases(options: WatchLeasesOptions): AsyncGenerator<
       queue.push({ kind: 'error', error });
       queue.close();
     });
-    watcher.on('disconnected', (err: Error) =>
-      logger.warn('etcd watch disconnected; reconnecting', { error: errorMessage(err) }),
-    );
+    // etcd3 reconnects by itself; 'connected' means etcd answered the watch's create request.
+    watcher.on('disconnected', (err: Error) => connection.failed(err));
+    watcher.on('connected', () => connection.succeeded());
     let failure: Error | undefined;
     try {
       for await (const item of queue) {
@@ -100,11 +106,13 @@ export async function* watchLeases(options: WatchLeasesOptions): AsyncGenerator<
     });
     try {
       const listing = await options.relist();
+      connection.succeeded();
       next = BigInt(listing.revision) + 1n;
       yield { kind: 'snapshot', listing };
       continue;
     } catch (err) {
-      logger.warn('re-listing leases failed; retrying', { error: errorMessage(err) });
+      if (err instanceof StoreUnavailableError) connection.failed(err);
+      else logger.warn('re-listing leases failed; retrying', { error: errorMessage(err) });
     }
     await systemClock.sleep(backoff.next(), signal).catch(() => undefined);
   }

@@ -1,0 +1,103 @@
+import type { Clock, Logger } from '@flannel-ts/core';
+import { errorMessage, systemClock } from '@flannel-ts/core';
+
+/** Options of {@link createEtcdConnectionState}. */
+export interface EtcdConnectionStateOptions {
+  /** The endpoints the store connects to, named in the "unreachable" line. */
+  readonly endpoints: readonly string[];
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /**
+   * Groups the failures one broken connection reports (etcd3 tells every watch of a stream, and
+   * twice: on its error and on its end) into one attempt. Default: until the event loop's next
+   * turn (`setImmediate`). Tests of the counting pass their own.
+   */
+  readonly nextTurn?: (fn: () => void) => void;
+}
+
+/**
+ * Whether one store's etcd is reachable, fed by everything that talks to it (its watches, its
+ * re-lists). It alone logs about the connection, and only on transitions: one warning when etcd
+ * becomes unreachable (the endpoints and the error), one line when it is back (how long it was
+ * away, how many attempts failed meanwhile); nothing per retry. A connection dropped and re-made
+ * at the first try is no outage: it is logged at debug only.
+ */
+export interface EtcdConnectionState {
+  /** A call or stream failed because etcd could not be reached. */
+  failed(err: unknown): void;
+  /** A call or stream got an answer from etcd. */
+  succeeded(): void;
+  /** False from the first failure until the next success. */
+  readonly reachable: boolean;
+}
+
+interface Outage {
+  readonly sinceMs: number;
+  /** Failed attempts; failures reported in the same turn of the event loop count once. */
+  attempts: number;
+  warned: boolean;
+}
+
+class TrackedEtcdConnectionState implements EtcdConnectionState {
+  private outage: Outage | undefined;
+  private sameTurn = false;
+
+  constructor(
+    private readonly endpoints: string,
+    private readonly logger: Logger,
+    private readonly clock: Clock,
+    private readonly nextTurn: (fn: () => void) => void,
+  ) {}
+
+  get reachable(): boolean {
+    return this.outage === undefined;
+  }
+
+  failed(err: unknown): void {
+    const outage = (this.outage ??= { sinceMs: this.clock.now(), attempts: 0, warned: false });
+    if (this.sameTurn) return;
+    this.sameTurn = true;
+    this.nextTurn(() => (this.sameTurn = false));
+    outage.attempts++;
+    if (outage.attempts === 1) {
+      this.logger.debug('etcd connection lost; reconnecting', { error: errorMessage(err) });
+      return;
+    }
+    if (outage.warned) return;
+    outage.warned = true;
+    // The error of the first failed reconnect names the cause (ECONNREFUSED, a TLS failure...);
+    // the first failure only says the connection dropped.
+    this.logger.warn(
+      'etcd is unreachable: check that it runs and that this host can reach it; ' +
+        'retrying quietly, the data plane keeps the peers it knows',
+      { endpoints: this.endpoints, error: errorMessage(err) },
+    );
+  }
+
+  succeeded(): void {
+    const outage = this.outage;
+    if (!outage) return;
+    this.outage = undefined;
+    this.sameTurn = false;
+    const downForMs = this.clock.now() - outage.sinceMs;
+    // Attempts after the first failure are the retries; the one that just succeeded is not counted.
+    const fields = { endpoints: this.endpoints, downForMs, retries: outage.attempts - 1 };
+    if (outage.warned) this.logger.info('etcd is reachable again', fields);
+    else this.logger.debug('etcd connection re-established', fields);
+  }
+}
+
+/** Creates the connection state of one store; share it between all of that store's watches. */
+export function createEtcdConnectionState(
+  options: EtcdConnectionStateOptions,
+): EtcdConnectionState {
+  return new TrackedEtcdConnectionState(
+    options.endpoints.join(','),
+    options.logger,
+    options.clock ?? systemClock,
+    options.nextTurn ??
+      ((fn) => {
+        setImmediate(fn);
+      }),
+  );
+}
