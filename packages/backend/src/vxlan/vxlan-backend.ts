@@ -77,7 +77,13 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
           return r.created || r.wasDown;
         },
       };
-      const topo = { device: spec.name, externalDevice: iface.name, connected, directRouting };
+      const topo = {
+        device: spec.name,
+        externalDevice: iface.name,
+        connected,
+        directRouting,
+        vni,
+      };
       return createPeerDataPlane({
         runners,
         scope: {

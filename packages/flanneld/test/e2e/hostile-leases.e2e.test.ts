@@ -38,7 +38,7 @@ function freeOctets(): number[] {
 }
 
 function hostileCases(free: number[]): Case[] {
-  const [a, b, c, d, e, f, g, h, j] = free.slice(-9).map((o) => `10.5.${o}.0`);
+  const [a, b, c, d, e, f, g, h, j, k] = free.slice(-10).map((o) => `10.5.${o}.0`);
   const mac = (n: number): string => `aa:bb:cc:00:00:${n.toString(16).padStart(2, '0')}`;
   const peer = (s: string | undefined, ip: string): string => `peer="${s}/24 (${ip})"`;
   // [what, key, value, MAC in the value, warning (default: the key's), subnet (default: the key's)]
@@ -71,8 +71,13 @@ function hostileCases(free: number[]): Case[] {
       '01:00:5e:00:00:12',
       peer(h, '10.99.0.96'),
     ],
-    // A peer with another VNI is skipped by vxlanPeerEntries only once vxlan-backend.ts passes our
-    // VNI in its topology (`vni`); add that case here then.
+    [
+      'another VNI',
+      `${k}-24`,
+      vxlanValue('10.99.0.97', mac(18), { BackendData: { VNI: 2, VtepMAC: mac(18) } }),
+      mac(18),
+      peer(k, '10.99.0.97'),
+    ],
     [
       'a value over 64 KiB',
       `${j}-24`,
