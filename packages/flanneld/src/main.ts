@@ -21,6 +21,7 @@ import { notifyReady } from './systemd-notify';
 import type { Config } from './config';
 import { createLogger } from './logger';
 import { discoverInterface } from './network-inventory';
+import { startDataPlane } from './start-data-plane';
 import { retryStartupStep } from './startup-retry';
 
 /** The backends this agent can run, by config `Backend.Type` (explicit table, no self-registration). */
@@ -78,8 +79,8 @@ async function run(
             ],
     });
     // Steps that another agent starting at the same moment can trip are retried (issue 8).
-    const step = <T>(name: string, fn: (s: AbortSignal) => Promise<T>, s = signal): Promise<T> =>
-      retryStartupStep(name, fn, { clock: systemClock, logger, signal: s });
+    const step = <T>(name: string, fn: (s: AbortSignal) => Promise<T>): Promise<T> =>
+      retryStartupStep(name, fn, { clock: systemClock, logger, signal });
     const found = await step('discovering the external interface', (s) =>
       discoverInterface(config, runners.ip, s),
     );
@@ -113,9 +114,12 @@ async function run(
     signal.addEventListener('abort', stopInner, { once: true });
     // The data plane starts at once, side by side with the rules and the files: peers' routes do
     // not wait for iptables, and nothing below depends on them.
-    const ipv4 = network.ipv4;
-    const dataPlane = ipv4
-      ? step('starting the data plane', (s) => backend.start(lease, ipv4.network, s), inner.signal)
+    const dataPlane = network.ipv4
+      ? startDataPlane(backend, lease, network.ipv4.network, data, {
+          clock: systemClock,
+          logger,
+          signal: inner.signal,
+        })
       : Promise.resolve(undefined);
     const dataPlaneLoop = dataPlane.then(async (dp) => {
       if (!dp) return;

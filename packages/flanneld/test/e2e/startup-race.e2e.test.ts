@@ -42,8 +42,16 @@ async function oneSetOfRules(): Promise<boolean> {
   );
 }
 
-/** Starts `count` agents at once and waits until each is up (rules set, file written) or exited. */
-async function startAtOnce(count: number, args: (i: number) => string[], tag: string) {
+/**
+ * Starts `count` agents at once and waits until each is up (its file written and every line of
+ * `ready` logged: rules in place, data plane in sync) or has exited; then none may have exited.
+ */
+async function startAtOnce(
+  count: number,
+  args: (i: number) => string[],
+  tag: string,
+  ready: readonly RegExp[],
+) {
   const agents = Array.from({ length: count }, (_, i) =>
     host.startAgent(
       [`--etcd-endpoints=${host.endpoint}`, '--iface=ul0', ...args(i)],
@@ -51,7 +59,7 @@ async function startAtOnce(count: number, args: (i: number) => string[], tag: st
     ),
   );
   running.push(...agents);
-  const up = (a: Agent) => /iptables rules in place/.test(a.output()) && existsSync(a.subnetFile);
+  const up = (a: Agent) => ready.every((r) => r.test(a.output())) && existsSync(a.subnetFile);
   await waitFor(
     () => agents.every((a) => up(a) || a.child.exitCode !== null),
     `${count} agents to come up`,
@@ -77,6 +85,7 @@ describe.each([2, 8])('%i vxlan agents started at once in one host namespace', (
         count,
         () => [`--etcd-prefix=${prefix}`, '--ip-masq', '--iptables-resync=1'],
         `vx${count}-${round}`,
+        [/iptables rules in place/, /data plane in sync/],
       );
       await waitFor(oneSetOfRules, 'duplicates to be resynced away', 20_000);
       expect(agents.filter((a) => a.child.exitCode !== null)).toEqual([]);
@@ -99,6 +108,7 @@ describe('40 alloc agents with their own public IPs started at once in one host 
       40,
       (i) => [`--etcd-prefix=${prefix}`, '--ip-masq', `--public-ip=10.77.0.${i + 1}`],
       'alloc',
+      [/iptables rules in place/],
     );
     const keys = (await host.etcdctl(['get', '--prefix', '--keys-only', `${prefix}/subnets/`]))
       .split('\n')
