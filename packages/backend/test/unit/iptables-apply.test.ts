@@ -56,6 +56,13 @@ describe('isConflict', () => {
     expect(isConflict(badRule(3), payload)).toBe(true);
   });
 
+  it('reads the nf_tables wording too (seen when 40 agents start at once)', () => {
+    const stderr =
+      'iptables-restore: line 3: RULE_DELETE failed (No such file or directory): rule in chain POSTROUTING\n';
+    const err = new IptablesError({ command: ['iptables-restore'], exitCode: 4, stderr });
+    expect(isConflict(err, payload)).toBe(true);
+  });
+
   it('is no conflict when it rejects an -A line, or for other errors', () => {
     expect(isConflict(badRule(4), payload)).toBe(false);
     expect(isConflict(new Error('line 3 failed'), payload)).toBe(false);
