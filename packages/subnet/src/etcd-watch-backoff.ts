@@ -29,6 +29,7 @@ interface Turn {
  * second instead of one per `maxMs`, each building a new gRPC client). This back-off steps once
  * per turn of the event loop and gives every timer armed in one turn the same deadline, so the
  * first timer reconnects and the second finds the stream connecting and does nothing.
+ * @internal
  */
 export function createWatchReconnectBackoff(
   options: WatchReconnectBackoffOptions,

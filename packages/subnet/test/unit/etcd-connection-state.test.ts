@@ -1,6 +1,6 @@
 import type { Clock } from '@flannel-ts/core';
 import { createRecordingLogger } from '@flannel-ts/core/testing';
-import { createEtcdConnectionState } from '../../src/etcd-connection-state';
+import { createEtcdConnectionState } from '@flannel-ts/subnet';
 
 const refused = new Error('14 UNAVAILABLE: No connection established. Last error: ECONNREFUSED');
 const dropped = new Error('14 UNAVAILABLE: Connection dropped');
