@@ -238,14 +238,21 @@ describe('vxlan backend on a real kernel', () => {
       expect(passes.full).toBe(0);
     });
 
+    // No periodic full pass runs in this harness, so what comes back is the monitor's doing. After
+    // a rebuild the monitors restart (dropping the old device's flush) and one full pass checks
+    // the result: that pass is counted here, and it must not be what did the work.
     it('rebuilds a deleted flannel.1 with its MAC, its address and every peer', async () => {
+      const fullBefore = passes.full;
+      const appliesBefore = passes.apply;
       sh('link', 'del', 'flannel.1');
       await waitUntil(() => {
         try {
           const routes = sh('route', 'show', 'dev', 'flannel.1');
+          const fdb = br('fdb', 'show', 'dev', 'flannel.1');
           return (
             has(routes, '10.5.2.0/24 via 10.5.2.0 onlink') &&
-            has(routes, '10.5.3.0/24 via 10.5.3.0 onlink')
+            has(routes, '10.5.3.0/24 via 10.5.3.0 onlink') &&
+            has(fdb, 'aa:bb:cc:dd:ee:03 dst 192.0.2.12 self permanent')
           );
         } catch {
           return false; // not there yet
@@ -253,20 +260,19 @@ describe('vxlan backend on a real kernel', () => {
       }, 'flannel.1 back with both peers');
       expect(sh('link', 'show', 'flannel.1')).toContain(`link/ether ${mac}`);
       expect(sh('addr', 'show', 'dev', 'flannel.1')).toContain('inet 10.5.1.0/32');
-      expect(br('fdb', 'show', 'dev', 'flannel.1')).toContain(
-        'aa:bb:cc:dd:ee:03 dst 192.0.2.12 self permanent',
-      );
-      expect(passes.full).toBe(0);
+      expect(passes.apply).toBeGreaterThan(appliesBefore);
+      expect(passes.full - fullBefore).toBeLessThanOrEqual(1);
     });
 
     it('brings flannel.1 back up, with its routes, after someone set it down', async () => {
+      const fullBefore = passes.full;
       sh('link', 'set', 'flannel.1', 'down');
       await waitUntil(
         () => has(sh('route', 'show', 'dev', 'flannel.1'), '10.5.3.0/24 via 10.5.3.0 onlink'),
         'the routes back',
       );
       expect(sh('link', 'show', 'flannel.1')).toMatch(/<[^>]*\bUP\b/);
-      expect(passes.full).toBe(0);
+      expect(passes.full - fullBefore).toBeLessThanOrEqual(1);
     });
   });
 });

@@ -59,9 +59,15 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
       await waitUntil(
         async () => {
           const r = await lab.exec('h1', ['ip', 'route', 'show']);
-          return HOSTS.slice(1).every((h) => r.includes(`${lab.subnet(h)} via`));
+          const fdb = await lab.exec('h1', ['bridge', 'fdb', 'show', 'dev', 'flannel.1']);
+          const permanent = fdb
+            .split('\n')
+            .filter((l) => l.includes(' dst ') && l.includes('permanent'));
+          return (
+            HOSTS.slice(1).every((h) => r.includes(`${lab.subnet(h)} via`)) && permanent.length >= 2
+          );
         },
-        'flannel.1 back with both peers’ routes',
+        'flannel.1 back with both peers’ routes and FDB entries',
         REPAIR_MS,
       );
       expect((await lab.exec('h1', ['cat', '/sys/class/net/flannel.1/address'])).trim()).toBe(mac);
