@@ -4,10 +4,8 @@ import { createRecordingLogger, waitUntil } from '@flannel-ts/core/testing';
 import type { RecordingLogger } from '@flannel-ts/core/testing';
 import { createEtcdLeaseStore } from '@flannel-ts/subnet';
 import type { LeaseBatch, LeaseStore } from '@flannel-ts/subnet';
-import { startEtcd } from '@flannel-ts/subnet/testing';
-import type { EtcdServer } from '@flannel-ts/subnet/testing';
-import { startTcpProxy } from './tcp-proxy';
-import type { TcpProxy } from './tcp-proxy';
+import type { EtcdServer, TcpProxy } from '@flannel-ts/subnet/testing';
+import { startEtcd, startTcpProxy } from '@flannel-ts/subnet/testing';
 
 // The outage is the thing under test, so its length is fixed (FLANNEL_OUTAGE_MS to try others).
 const OUTAGE_MS = Number(process.env['FLANNEL_OUTAGE_MS'] ?? 8000);
