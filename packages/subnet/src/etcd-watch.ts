@@ -1,10 +1,11 @@
 import type { IWatchResponse, Namespace } from 'etcd3';
 import type { Logger } from '@flannel-ts/core';
-import { Backoff, errorMessage, parseSubnetKey, systemClock } from '@flannel-ts/core';
+import { Backoff, errorMessage, systemClock } from '@flannel-ts/core';
 import { AsyncQueue } from './async-queue';
 import type { EtcdConnectionState } from './etcd-connection-state';
 import { StoreUnavailableError } from './errors';
 import { toStoredLease } from './etcd-kv';
+import { readLeaseKey } from './lease-validation';
 import type { LeaseBatch, LeaseEvent, LeaseListing, SkippedKey } from './lease-store';
 
 /** @internal */
@@ -42,8 +43,10 @@ function toBatch(res: IWatchResponse): LeaseBatch {
   for (const ev of res.events) {
     const kv = ev.kv;
     if (ev.type === 'Delete') {
-      const subnets = parseSubnetKey(kv.key.toString());
-      if (subnets) events.push({ type: 'removed', subnets });
+      // Strictly, as for puts: deleting a hostile key with host bits (10.5.3.5-24) must not
+      // remove the real peer 10.5.3.0-24.
+      const subnets = readLeaseKey(kv.key.toString());
+      if (!('field' in subnets)) events.push({ type: 'removed', subnets });
       continue;
     }
     const r = toStoredLease(kv);

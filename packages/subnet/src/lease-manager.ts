@@ -56,17 +56,30 @@ export class LeaseManager {
     this.random = options.random ?? Math.random;
   }
 
-  /** Runs `op`, retrying while the store is unreachable (1 s doubling to 60 s). */
+  /**
+   * Runs `op`, retrying while the store is unreachable (1 s doubling to 60 s). Quiet through an
+   * outage: the first failure is logged (and any with a different error), the others at debug,
+   * and a success after failures once, with how many retries it took.
+   */
   private async retrying<T>(what: string, signal: AbortSignal, op: () => Promise<T>): Promise<T> {
+    const { logger, clock } = this.options;
     const backoff = new Backoff(1000, 60_000);
+    let retries = 0;
+    let lastError = '';
     for (;;) {
       try {
-        return await op();
+        const result = await op();
+        if (retries > 0) logger.info(`${what} succeeded after retrying`, { retries });
+        return result;
       } catch (err) {
         if (!(err instanceof StoreUnavailableError) || signal.aborted) throw err;
         const retryInMs = backoff.next();
-        this.options.logger.error(`${what} failed; retrying`, { error: err.message, retryInMs });
-        await this.options.clock.sleep(retryInMs, signal);
+        const fields = { error: err.message, retryInMs };
+        if (err.message !== lastError) logger.error(`${what} failed; retrying`, fields);
+        else logger.debug(`${what} failed; retrying`, fields);
+        lastError = err.message;
+        retries += 1;
+        await clock.sleep(retryInMs, signal);
       }
     }
   }

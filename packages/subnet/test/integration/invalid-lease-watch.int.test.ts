@@ -71,10 +71,21 @@ describe('invalid leases over a real etcd watch', () => {
 
     expect(removals).toEqual(['10.5.2.0-24', '10.5.2.0-24']);
     expect(peers.size).toBe(0);
+
+    // Deleting a hostile key with host bits does not remove the real peer it resembles.
+    await put(VALID);
+    await waitUntil(has, 'the valid peer back again');
+    await etcd.etcdctl(['put', `${prefix}/subnets/10.5.2.5-24`, VALID]);
+    await etcd.etcdctl(['del', `${prefix}/subnets/10.5.2.5-24`]);
+    await etcd.etcdctl(['put', `${prefix}/subnets/10.5.3.0-24`, VALID.replace('.11', '.12')]);
+    await waitUntil(() => peers.size === 2, 'a later valid peer, proving the delete was seen');
+    expect(removals).toEqual(['10.5.2.0-24', '10.5.2.0-24']);
+    expect(has()).toBe(true);
     const warned = logger.fields.filter((_, i) => logger.lines[i]?.level === 'warn');
     expect(warned).toEqual([
       expect.objectContaining({ key: 'subnets/10.5.2.0-24', field: 'value', rule: 'is not JSON' }),
       expect.objectContaining({ key: 'subnets/10.5.2.0-24', rule: 'is our own public IP' }),
+      expect.objectContaining({ key: 'subnets/10.5.2.5-24', rule: 'has host bits set' }),
     ]);
   });
 });

@@ -80,6 +80,28 @@ describe('LeaseManager.acquire', () => {
   });
 });
 
+describe('LeaseManager through an etcd outage', () => {
+  it('logs the first failure and the recovery, not every retry', async () => {
+    const store = new InMemoryLeaseStore();
+    for (let i = 0; i < 5; i++) {
+      store.failNext.push(new StoreUnavailableError('cannot list leases on etcd at x: down'));
+    }
+    const logger = createRecordingLogger();
+    const instant = { now: () => 0, sleep: () => Promise.resolve() };
+    const lm = new LeaseManager({ store, clock: instant, logger, renewMarginMs: 3_600_000 });
+
+    await lm.acquire({ config, attrs }, new AbortController().signal);
+
+    expect(logger.lines.filter((l) => l.level !== 'debug' && /listing/.test(l.message))).toEqual([
+      { level: 'error', message: 'listing leases failed; retrying' },
+      { level: 'info', message: 'listing leases succeeded after retrying' },
+    ]);
+    expect(logger.fields[logger.lines.findIndex((l) => l.level === 'info')]).toMatchObject({
+      retries: 5,
+    });
+  });
+});
+
 describe('LeaseManager.maintain', () => {
   it('renews before expiry with a fresh TTL, releasing the old one (SPEC D4)', async () => {
     const store = new InMemoryLeaseStore();
