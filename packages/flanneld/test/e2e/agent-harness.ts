@@ -33,9 +33,14 @@ export function startAgent(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
+  return wrapAgent(child, subnetFile);
+}
+
+/** An {@link Agent} around a started flanneld process: its output collected, its exit awaited. */
+export function wrapAgent(child: ChildProcess, subnetFile: string): Agent {
   let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return {
     child,

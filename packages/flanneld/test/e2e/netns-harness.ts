@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { FLANNELD, waitFor } from './agent-harness';
+import { FLANNELD, waitFor, wrapAgent } from './agent-harness';
 import type { Agent } from './agent-harness';
 
 const run = promisify(execFile);
@@ -89,20 +89,7 @@ export async function createHostNamespace(): Promise<HostNamespace> {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       children.push(child);
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-      return {
-        child,
-        subnetFile,
-        output: () => out,
-        exited,
-        stop: async (signal = 'SIGTERM') => {
-          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-          return exited;
-        },
-      };
+      return wrapAgent(child, subnetFile);
     },
   };
 }
