@@ -1,14 +1,10 @@
 import type { IKeyValue } from 'etcd3';
-import { describeRejection, readLeaseKeyValue } from './lease-validation';
-import type { StoredLease } from './lease-store';
+import { readLeaseKeyValue } from './lease-validation';
+import type { SkippedKey, StoredLease } from './lease-store';
 
-/**
- * Result of reading one key-value under the subnets prefix. `reason` is
- * `<field> <rule> (<detail>)` (see describeRejection), which the consumer reads back. @internal
- */
+/** Result of reading one key-value under the subnets prefix. @internal */
 export type KvRead =
-  | { readonly ok: true; readonly lease: StoredLease }
-  | { readonly ok: false; readonly key: string; readonly reason: string };
+  { readonly ok: true; readonly lease: StoredLease } | ({ readonly ok: false } & SkippedKey);
 
 /**
  * Decodes an etcd key-value into a lease; a key or value that cannot be a lease (malformed or
@@ -17,7 +13,7 @@ export type KvRead =
 export function toStoredLease(kv: IKeyValue): KvRead {
   const key = kv.key.toString();
   const r = readLeaseKeyValue(key, kv.value);
-  if (!r.ok) return { ok: false, key, reason: describeRejection(r) };
+  if (!r.ok) return { ok: false, key, field: r.field, rule: r.rule, detail: r.detail };
   return {
     ok: true,
     lease: {
@@ -27,4 +23,9 @@ export function toStoredLease(kv: IKeyValue): KvRead {
       modRevision: String(kv.mod_revision),
     },
   };
+}
+
+/** The skipped key of a failed read (without the `ok` tag). @internal */
+export function skippedKey({ key, field, rule, detail }: SkippedKey): SkippedKey {
+  return { key, field, rule, detail };
 }

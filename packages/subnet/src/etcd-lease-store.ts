@@ -15,7 +15,7 @@ import type { EtcdConnectionState } from './etcd-connection-state';
 import { StoreConfigError, StoreUnavailableError } from './errors';
 import { loadTls } from './etcd-tls';
 import type { EtcdConnectionOptions, TlsMaterial } from './etcd-tls';
-import { toStoredLease } from './etcd-kv';
+import { skippedKey, toStoredLease } from './etcd-kv';
 import { cancelWatcher, watchLeases } from './etcd-watch';
 import type {
   ConfigRead,
@@ -23,6 +23,7 @@ import type {
   LeaseBatch,
   LeaseListing,
   LeaseStore,
+  SkippedKey,
   StoredLease,
   UpdateResult,
 } from './lease-store';
@@ -151,11 +152,11 @@ class EtcdLeaseStore implements LeaseStore {
     try {
       const res = await this.ns.getAll().prefix(SUBNETS_PREFIX).exec();
       const leases: StoredLease[] = [];
-      const skipped: { key: string; reason: string }[] = [];
+      const skipped: SkippedKey[] = [];
       for (const kv of res.kvs) {
         const r = toStoredLease(kv);
         if (r.ok) leases.push(r.lease);
-        else skipped.push({ key: r.key, reason: r.reason });
+        else skipped.push(skippedKey(r));
       }
       return { leases, skipped, revision: res.header.revision };
     } catch (err) {

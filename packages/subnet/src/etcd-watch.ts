@@ -4,7 +4,7 @@ import { Backoff, errorMessage, systemClock } from '@flannel-ts/core';
 import { AsyncQueue } from './async-queue';
 import type { EtcdConnectionState } from './etcd-connection-state';
 import { StoreUnavailableError } from './errors';
-import { toStoredLease } from './etcd-kv';
+import { skippedKey, toStoredLease } from './etcd-kv';
 import { readLeaseKey } from './lease-validation';
 import type { LeaseBatch, LeaseEvent, LeaseListing, SkippedKey } from './lease-store';
 
@@ -51,7 +51,7 @@ function toBatch(res: IWatchResponse): LeaseBatch {
     }
     const r = toStoredLease(kv);
     if (r.ok) events.push({ type: 'added', lease: r.lease });
-    else skipped.push({ key: r.key, reason: r.reason });
+    else skipped.push(skippedKey(r));
   }
   return { kind: 'events', events, skipped, revision: res.header.revision };
 }

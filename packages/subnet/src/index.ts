@@ -38,8 +38,6 @@ export { PeerSet } from './peer-set';
 export type { PeerSetOptions } from './peer-set';
 export {
   MAX_LEASE_VALUE_BYTES,
-  describeRejection,
-  parseRejection,
   readLeaseKey,
   readLeaseKeyValue,
   validatePeerLease,

@@ -1,3 +1,4 @@
+import type { LeaseRejection } from './lease-validation';
 import type { Lease, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 
 /** A lease as the store holds it: the lease plus the revision it was last written at. */
@@ -7,14 +8,13 @@ export interface StoredLease extends Lease {
 }
 
 /**
- * A key under the subnets prefix that could not be read as a lease; skipped, and reported. When it
- * replaces a lease (a valid peer overwritten with garbage) the consumer treats that peer as gone.
+ * A key under the subnets prefix that could not be read as a lease, with why (the field at fault
+ * and the rule it breaks); skipped, and reported. When it replaces a lease (a valid peer
+ * overwritten with garbage) the consumer treats that peer as gone.
  */
-export interface SkippedKey {
+export interface SkippedKey extends LeaseRejection {
   /** The key relative to the prefix, e.g. `subnets/10.5.34.0-24`. */
   readonly key: string;
-  /** `<field> <rule> (<detail>)`, e.g. `value is not JSON (Unexpected token …)`: parseRejection reads it. */
-  readonly reason: string;
 }
 
 /** All leases at one store revision (one range read, SPEC D7). */

@@ -45,18 +45,6 @@ export type LeaseRead =
   | { readonly ok: true; readonly subnets: SubnetPair; readonly attrs: LeaseAttrs }
   | ({ readonly ok: false } & LeaseRejection);
 
-/** `key has host bits set (…)`: one line naming field, rule and specifics. */
-export function describeRejection(r: LeaseRejection): string {
-  return `${r.field} ${r.rule}${r.detail === undefined ? '' : ` (${r.detail})`}`;
-}
-
-/** Reads back {@link describeRejection}'s line (the store's skipped keys carry only that line). */
-export function parseRejection(reason: string): LeaseRejection {
-  const m = /^(\S+) ([^(]*?)(?: \((.*)\))?$/s.exec(reason);
-  if (!m) return { field: 'value', rule: reason };
-  return { field: m[1] ?? 'value', rule: m[2] ?? reason, detail: m[3] };
-}
-
 function hasHostBits(text: string, cidr: Cidr): boolean {
   const [addr = ''] = text.split('-');
   const ip = parseIp(addr);

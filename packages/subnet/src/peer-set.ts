@@ -1,7 +1,7 @@
 import type { Lease, Logger } from '@flannel-ts/core';
 import { formatSubnetKey, noopLogger } from '@flannel-ts/core';
 import type { LeaseBatch, SkippedKey } from './lease-store';
-import { parseRejection, readLeaseKey, validatePeerLease } from './lease-validation';
+import { readLeaseKey, validatePeerLease } from './lease-validation';
 import type { LeaseRejection, PeerLeaseContext } from './lease-validation';
 
 /** Options of {@link PeerSet}: what peers are checked against, and where rejections are reported. */
@@ -73,7 +73,7 @@ export class PeerSet {
 
   /** A key the store could not read as a lease: whatever lease that exact key held is gone. */
   private skip(s: SkippedKey, seen: ReadonlyMap<string, string> = this.warned): boolean {
-    this.reject(s.key, parseRejection(s.reason), seen);
+    this.reject(s.key, s, seen);
     const subnets = readLeaseKey(s.key);
     // A non-canonical key (host bits, say) is another key than the peer's: leave the peer alone.
     if ('field' in subnets) return false;

@@ -1,7 +1,8 @@
 import type { LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 import { formatSubnetKey, isReservation } from '@flannel-ts/core';
 import { AsyncQueue } from '../async-queue';
-import { describeRejection, readLeaseKeyValue } from '../lease-validation';
+import { readLeaseKeyValue } from '../lease-validation';
+import type { LeaseRejection } from '../lease-validation';
 import type {
   ConfigRead,
   CreateResult,
@@ -26,7 +27,7 @@ export class InMemoryLeaseStore implements LeaseStore {
   private config: { text: string } | undefined;
   private readonly leases = new Map<string, StoredLease>();
   /** Keys holding something that is not a lease (see {@link putRaw}) → why. */
-  private readonly unreadable = new Map<string, string>();
+  private readonly unreadable = new Map<string, LeaseRejection>();
   private readonly listeners = new Set<Listener>();
   private readonly configWaiters = new Set<() => void>();
   /** Errors thrown by the next calls, in order. */
@@ -71,9 +72,10 @@ export class InMemoryLeaseStore implements LeaseStore {
     const old = this.leases.get(name);
     if (old) this.liveTtlLeases.delete(old.ttlLeaseId);
     this.leases.delete(name);
-    this.unreadable.set(name, describeRejection(r));
+    const rejection = { field: r.field, rule: r.rule, detail: r.detail };
+    this.unreadable.set(name, rejection);
     this.revision++;
-    const skipped = [{ key: `subnets/${name}`, reason: describeRejection(r) }];
+    const skipped = [{ key: `subnets/${name}`, ...rejection }];
     const batch: LeaseBatch = {
       kind: 'events',
       events: [],
@@ -135,7 +137,7 @@ export class InMemoryLeaseStore implements LeaseStore {
     this.maybeFail();
     return Promise.resolve({
       leases: [...this.leases.values()],
-      skipped: [...this.unreadable].map(([name, reason]) => ({ key: `subnets/${name}`, reason })),
+      skipped: [...this.unreadable].map(([name, r]) => ({ key: `subnets/${name}`, ...r })),
       revision: String(this.revision),
     });
   }

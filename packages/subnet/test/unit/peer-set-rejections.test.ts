@@ -28,7 +28,12 @@ const OWN = lease('10.5.1.0/24', { publicIp: OWN_IP });
 const A = lease('10.5.2.0/24');
 const A_AS_US = lease('10.5.2.0/24', { publicIp: OWN_IP });
 const A_NO_IP = lease('10.5.2.0/24', { publicIp: '0.0.0.0' });
-const GARBAGE: SkippedKey = { key: 'subnets/10.5.2.0-24', reason: 'value is not JSON (oops)' };
+const GARBAGE: SkippedKey = {
+  key: 'subnets/10.5.2.0-24',
+  field: 'value',
+  rule: 'is not JSON',
+  detail: 'oops',
+};
 
 function setup(): { set: PeerSet; log: RecordingLogger; warnings: () => unknown[] } {
   const log = createRecordingLogger();
@@ -80,7 +85,12 @@ describe('PeerSet with invalid leases', () => {
   it('leaves the real peer alone when a key with host bits is unreadable', () => {
     const { set } = setup();
     set.replace([A]);
-    const hostBits = { key: 'subnets/10.5.2.5-24', reason: 'key has host bits set (x)' };
+    const hostBits = {
+      key: 'subnets/10.5.2.5-24',
+      field: 'key',
+      rule: 'has host bits set',
+      detail: 'x',
+    };
     expect(set.apply(events([], [hostBits]))).toBe(false);
     expect(set.list()).toEqual([A]);
   });
