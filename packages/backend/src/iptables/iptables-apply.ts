@@ -18,6 +18,8 @@ export interface ApplyRulesOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly signal?: AbortSignal | undefined;
+  /** The tables as a caller read them a moment ago (a resync has): the first round reuses it. */
+  readonly present?: string | undefined;
 }
 
 /**
@@ -33,11 +35,13 @@ export interface ApplyRulesOptions {
 export async function applyRules(
   desired: readonly IptablesRule[],
   stale: readonly IptablesRule[],
-  { runner, clock, logger, signal }: ApplyRulesOptions,
+  { runner, clock, logger, signal, present: alreadyRead }: ApplyRulesOptions,
 ): Promise<void> {
   const backoff = new Backoff(20, 500);
+  let known = alreadyRead;
   for (let round = 1; ; round++) {
-    const present = await readTables([...desired, ...stale], runner, signal);
+    const present = known ?? (await readTables([...desired, ...stale], runner, signal));
+    known = undefined;
     const payload = renderRestore(desired, present, { remove: stale });
     try {
       await runner.restore(payload, signal);

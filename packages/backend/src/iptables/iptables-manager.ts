@@ -89,7 +89,15 @@ export function createIptablesManager(options: IptablesManagerOptions): Iptables
     desired: readonly IptablesRule[],
     stale: readonly IptablesRule[],
     signal?: AbortSignal,
-  ) => applyRules(desired, stale, { runner, logger, clock: options.clock ?? systemClock, signal });
+    present?: string,
+  ) =>
+    applyRules(desired, stale, {
+      runner,
+      logger,
+      clock: options.clock ?? systemClock,
+      signal,
+      present,
+    });
   let plan: Promise<IptablesPlan> | undefined;
   // The random-fully probe runs iptables, so the plan is made on first use, then kept.
   const getPlan = (signal?: AbortSignal): Promise<IptablesPlan> => {
@@ -153,7 +161,7 @@ export function createIptablesManager(options: IptablesManagerOptions): Iptables
             duplicated: describe(duplicated),
           });
         }
-        await apply(desired, [], signal);
+        await apply(desired, [], signal, present);
         return true;
       }),
   };
