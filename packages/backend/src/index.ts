@@ -6,7 +6,7 @@ export type {
   ExternalInterface,
 } from './backend';
 export { createAllocBackend } from './alloc-backend';
-export { IpBinaryNotFoundError, IpCommandError } from './ip-runner';
+export { IpBinaryNotFoundError, IpCommandError, saysDeviceMissing } from './ip-runner';
 export type { FailedBatchLine, IpCommandFailure, IpRunner } from './ip-runner';
 export { BULK_BATCH_LINES, createIproute2Runner } from './kernel/iproute2-runner';
 export type { Iproute2RunnerOptions } from './kernel/iproute2-runner';

@@ -102,6 +102,15 @@ function describeFailure(f: IpCommandFailure): string {
   return `${command} failed (${status}): ${text === '' ? 'no error output' : text}`;
 }
 
+/**
+ * True when iproute2 refused a command because a device it names is not there: deleted, never
+ * created, or (for a long-lived batch child) re-created under another index than the one the child
+ * cached. The one place that reads this from iproute2's words.
+ */
+export function saysDeviceMissing(message: string): boolean {
+  return /Cannot find device|No such device|does not exist|unknown ifindex/i.test(message);
+}
+
 // iproute2 (ip/ipcmd.c batch loop) prints `Command failed <file>:<line>` after each failing line
 // when run with -force; everything printed since the previous marker belongs to that line.
 const FAILED_MARKER = /^Command failed .*:(\d+)$/;

@@ -1,6 +1,6 @@
 import type { Cidr } from '@flannel-ts/core';
 import { cidrContainsIp, formatIp, parseIp } from '@flannel-ts/core';
-import { IpCommandError } from './ip-runner';
+import { IpCommandError, saysDeviceMissing } from './ip-runner';
 import type { IpRunner } from './ip-runner';
 
 /** The parts of `ip -json -d link show` the backends look at. */
@@ -35,8 +35,7 @@ export async function readLink(
   try {
     ({ stdout } = await ip.run(['-json', '-d', 'addr', 'show', 'dev', name], signal));
   } catch (err) {
-    if (err instanceof IpCommandError && /does not exist|Cannot find device/i.test(err.stderr))
-      return undefined;
+    if (err instanceof IpCommandError && saysDeviceMissing(err.stderr)) return undefined;
     throw err;
   }
   const link = (JSON.parse(stdout) as JsonLink[])[0];

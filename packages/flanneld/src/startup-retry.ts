@@ -1,6 +1,6 @@
 import { Backoff, FlannelError, errorMessage } from '@flannel-ts/core';
 import type { Clock, Logger } from '@flannel-ts/core';
-import { IpCommandError } from '@flannel-ts/backend';
+import { IpCommandError, saysDeviceMissing } from '@flannel-ts/backend';
 import { FailureStreak } from './failure-streak';
 
 /** Options of {@link retryStartupStep}. */
@@ -35,7 +35,7 @@ export class StartupStepError extends FlannelError {
 // iproute2's answers when the kernel state changed between our read and our write (another agent
 // starting at the same moment): the next attempt reads the new state and decides again.
 const KERNEL_RACE =
-  /File exists|Cannot find device|does not exist|No such device|Address not found|Address already assigned|Cannot assign requested address|Device or resource busy|Resource temporarily unavailable/i;
+  /File exists|Address not found|Address already assigned|Cannot assign requested address|Device or resource busy|Resource temporarily unavailable/i;
 
 /**
  * True when trying again can succeed: a FlannelError marked `retryable` (an iptables conflict, a
@@ -47,7 +47,7 @@ export function isTransient(err: unknown): boolean {
   if (err instanceof IpCommandError) {
     const answers =
       err.failedLines.length > 0 ? err.failedLines.map((l) => l.message) : [err.stderr];
-    return answers.every((a) => KERNEL_RACE.test(a));
+    return answers.every((a) => KERNEL_RACE.test(a) || saysDeviceMissing(a));
   }
   return err instanceof FlannelError && err.retryable;
 }

@@ -1,6 +1,7 @@
 import type { Lease, Logger } from '@flannel-ts/core';
 import { FlannelError } from '@flannel-ts/core';
 import type { DataPlane, SyncReport } from '../backend';
+import { saysDeviceMissing } from '../ip-runner';
 import { applyDataPlane, opLine } from '../apply';
 import type { DataPlaneRunners } from '../apply';
 import type { MonitorEvent } from '../kernel/monitor-parse';
@@ -9,8 +10,6 @@ import { observationOf, readDataPlaneState } from '../read-state';
 import type { OwnedScope } from '../read-state';
 import { KernelTable } from './kernel-table';
 import type { ApplyReport } from './kernel-table';
-
-const DEVICE_GONE = /Cannot find device|No such device/;
 
 /** A device the entries live on (vxlan's `flannel.N`), and how to put it back. */
 export interface ManagedDevice {
@@ -95,7 +94,7 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
       const r = await table.apply(signal);
       // The kernel flushes a deleted device's entries (and says so) before it reports the link
       // gone: lines refused for want of the device mean the device needs repairing first.
-      if (device && r.failures.some((f) => DEVICE_GONE.test(f.message))) {
+      if (device && r.failures.some((f) => saysDeviceMissing(f.message))) {
         deviceSuspect = true;
         await checkDevice(signal);
         const again = await table.resync(signal, false);

@@ -1,14 +1,16 @@
 import type { Logger } from '@flannel-ts/core';
-import { IpBinaryNotFoundError, IpCommandError, parseBatchStderr } from '../ip-runner';
+import {
+  IpBinaryNotFoundError,
+  IpCommandError,
+  parseBatchStderr,
+  saysDeviceMissing,
+} from '../ip-runner';
 import type { IpRunner } from '../ip-runner';
 import { runProcess } from '../run-process';
 import type { RunProcessOptions } from '../run-process';
 import { BatchChild } from './batch-child';
 import { createSpawnChild } from './child-process';
 import type { SpawnChild } from './child-process';
-
-/** What iproute2 says when it used an interface index that no longer exists. */
-const STALE_INDEX = /No such device|unknown ifindex|Cannot find device/;
 
 /** Batches longer than this go to a one-shot process instead of the long-lived child. */
 export const BULK_BATCH_LINES = 1000;
@@ -86,7 +88,7 @@ export function createIproute2Runner(options: Iproute2RunnerOptions = {}): IpRun
     signal?.throwIfAborted();
     if (lines.length > BULK_BATCH_LINES) return oneShot(lines, signal);
     let failedLines = await child.submit(lines);
-    const stale = failedLines.filter((f) => STALE_INDEX.test(f.message));
+    const stale = failedLines.filter((f) => saysDeviceMissing(f.message));
     if (stale.length > 0) {
       // The device may have been re-created under the child's cached index: once more, fresh.
       child.recycle();

@@ -1,6 +1,6 @@
 import { FlannelError } from '@flannel-ts/core';
 import type { Logger } from '@flannel-ts/core';
-import { IpCommandError } from '../ip-runner';
+import { IpCommandError, saysDeviceMissing } from '../ip-runner';
 import type { IpRunner } from '../ip-runner';
 import { readLink } from '../links';
 import type { LinkInfo } from '../links';
@@ -44,8 +44,6 @@ export interface EnsuredDevice {
 
 /** How often creating the device is attempted when another process changes it meanwhile. */
 const CREATE_ATTEMPTS = 3;
-/** iproute2's answers when the device changed between our read and our write. */
-const RACE_ANSWER = /File exists|Cannot find device|does not exist|No such device/i;
 
 type EnsureOptions = { mac?: string | undefined; signal?: AbortSignal; quiet?: boolean };
 
@@ -110,7 +108,10 @@ export async function ensureVxlanDevice(
 
 /** True when every line iproute2 refused was refused because the device changed meanwhile. */
 function isRace(err: IpCommandError): boolean {
-  return err.failedLines.length > 0 && err.failedLines.every((l) => RACE_ANSWER.test(l.message));
+  return (
+    err.failedLines.length > 0 &&
+    err.failedLines.every((l) => /File exists/i.test(l.message) || saysDeviceMissing(l.message))
+  );
 }
 
 /**
