@@ -23,6 +23,7 @@ import { createLogger } from './logger';
 import { discoverInterface } from './network-inventory';
 import { startDataPlane } from './start-data-plane';
 import { retryStartupStep } from './startup-retry';
+import { runStatus } from './status/status-cli';
 
 /** The backends this agent can run, by config `Backend.Type` (explicit table, no self-registration). */
 const backends: Readonly<Record<string, BackendFactory>> = {
@@ -201,6 +202,10 @@ export async function main(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<number> {
+  // `flanneld status`: the operator's view of a running (or stopped) agent; not the daemon.
+  if (argv[0] === 'status') {
+    return runStatus(argv.slice(1), env);
+  }
   const parsed = parseConfig({ argv, env });
   if (parsed.kind === 'exit') {
     if (parsed.stdout) process.stdout.write(parsed.stdout);
