@@ -1,4 +1,4 @@
-import { createRecordingLogger, waitUntil } from '@flannel-ts/core/testing';
+import { createRecordingLogger, ManualClock, waitUntil } from '@flannel-ts/core/testing';
 import { formatCidr, parseCidr, systemClock } from '@flannel-ts/core';
 import type { Cidr, Clock, Lease, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 import type { DataPlane, SyncReport } from '@flannel-ts/backend';
@@ -82,39 +82,6 @@ class RecordingDataPlane implements DataPlane {
     const failure = this.failures.shift();
     if (failure) throw failure;
     return { changes: peers.length, repairs: 0, programmedPeers: peers.length, skippedPeers: [] };
-  }
-}
-
-/** A clock that only moves when the test says so; sleeps end when it passes their deadline. */
-class ManualClock implements Clock {
-  private t = 1_700_000_000_000;
-  private sleepers: { at: number; resolve: () => void }[] = [];
-
-  now(): number {
-    return this.t;
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(new Error('aborted'));
-      const sleeper = { at: this.t + ms, resolve };
-      this.sleepers.push(sleeper);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.sleepers = this.sleepers.filter((s) => s !== sleeper);
-          reject(new Error('aborted'));
-        },
-        { once: true },
-      );
-    });
-  }
-
-  advance(ms: number): void {
-    this.t += ms;
-    const due = this.sleepers.filter((s) => s.at <= this.t);
-    this.sleepers = this.sleepers.filter((s) => s.at > this.t);
-    for (const s of due) s.resolve();
   }
 }
 
