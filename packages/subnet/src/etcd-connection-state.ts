@@ -13,6 +13,17 @@ export interface EtcdConnectionStateOptions {
    * turn (`setImmediate`). Tests of the counting pass their own.
    */
   readonly nextTurn?: (fn: () => void) => void;
+  /** Called each time etcd answers again after the connection was lost (a metric's counter). */
+  readonly onReconnect?: () => void;
+}
+
+/** What {@link EtcdConnectionState.status} tells: for readiness and `flanneld status`. */
+export interface ConnectionStatus {
+  readonly reachable: boolean;
+  /** Since when (clock ms) it is unreachable; absent while reachable. */
+  readonly sinceMs?: number;
+  /** The error that started the outage; absent while reachable. */
+  readonly lastError?: string;
 }
 
 /**
@@ -29,10 +40,12 @@ export interface EtcdConnectionState {
   succeeded(): void;
   /** False from the first failure until the next success. */
   readonly reachable: boolean;
+  status(): ConnectionStatus;
 }
 
 interface Outage {
   readonly sinceMs: number;
+  readonly error: string;
   /** Failed attempts; failures reported in the same turn of the event loop count once. */
   attempts: number;
   warned: boolean;
@@ -47,14 +60,25 @@ class TrackedEtcdConnectionState implements EtcdConnectionState {
     private readonly logger: Logger,
     private readonly clock: Clock,
     private readonly nextTurn: (fn: () => void) => void,
+    private readonly onReconnect: () => void,
   ) {}
+
+  status(): ConnectionStatus {
+    const o = this.outage;
+    return o ? { reachable: false, sinceMs: o.sinceMs, lastError: o.error } : { reachable: true };
+  }
 
   get reachable(): boolean {
     return this.outage === undefined;
   }
 
   failed(err: unknown): void {
-    const outage = (this.outage ??= { sinceMs: this.clock.now(), attempts: 0, warned: false });
+    const outage = (this.outage ??= {
+      sinceMs: this.clock.now(),
+      error: errorMessage(err),
+      attempts: 0,
+      warned: false,
+    });
     if (this.sameTurn) return;
     this.sameTurn = true;
     this.nextTurn(() => (this.sameTurn = false));
@@ -79,6 +103,7 @@ class TrackedEtcdConnectionState implements EtcdConnectionState {
     if (!outage) return;
     this.outage = undefined;
     this.sameTurn = false;
+    this.onReconnect();
     const downForMs = this.clock.now() - outage.sinceMs;
     // Attempts after the first failure are the retries; the one that just succeeded is not counted.
     const fields = { endpoints: this.endpoints, downForMs, retries: outage.attempts - 1 };
@@ -99,5 +124,6 @@ export function createEtcdConnectionState(
       ((fn) => {
         setImmediate(fn);
       }),
+    options.onReconnect ?? (() => undefined),
   );
 }

@@ -11,7 +11,7 @@ import {
 } from '@flannel-ts/core';
 import { createEtcdConnectionState } from './etcd-connection-state';
 import { createWatchReconnectBackoff } from './etcd-watch-backoff';
-import type { EtcdConnectionState } from './etcd-connection-state';
+import type { ConnectionStatus, EtcdConnectionState } from './etcd-connection-state';
 import { StoreConfigError, StoreUnavailableError } from './errors';
 import { loadTls } from './etcd-tls';
 import type { EtcdConnectionOptions, TlsMaterial } from './etcd-tls';
@@ -37,6 +37,8 @@ export interface EtcdLeaseStoreOptions extends EtcdConnectionOptions {
   readonly logger?: Logger;
   /** Per-call deadline for unary calls (default 10 s), so an unreachable etcd fails instead of hanging. */
   readonly callTimeoutMs?: number;
+  /** Called each time etcd answers again after the connection was lost. */
+  readonly onReconnect?: () => void;
 }
 
 /** The key of a lease, relative to the prefix: `subnets/10.5.34.0-24`. */
@@ -67,6 +69,10 @@ class EtcdLeaseStore implements LeaseStore {
   /** Shared by all watches of this store, so an outage is logged once, not once per watch. */
   private readonly connection: EtcdConnectionState;
 
+  connectionStatus(): ConnectionStatus {
+    return this.connection.status();
+  }
+
   constructor(
     private readonly options: EtcdLeaseStoreOptions,
     tls: TlsMaterial | undefined,
@@ -89,7 +95,11 @@ class EtcdLeaseStore implements LeaseStore {
       faultHandling: { watchBackoff: createWatchReconnectBackoff({ initialMs: 100, maxMs: 2000 }) },
     });
     this.ns = this.client.namespace(prefix === '/' ? '/' : `${prefix}/`);
-    this.connection = createEtcdConnectionState({ endpoints: options.endpoints, logger });
+    this.connection = createEtcdConnectionState({
+      endpoints: options.endpoints,
+      logger,
+      ...(options.onReconnect ? { onReconnect: options.onReconnect } : {}),
+    });
   }
 
   /** Maps etcd3 failures to our errors at the boundary; nothing above sees etcd3 classes. */

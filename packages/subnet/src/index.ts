@@ -17,7 +17,11 @@ export {
   SubnetExhaustedError,
 } from './errors';
 export { createEtcdConnectionState } from './etcd-connection-state';
-export type { EtcdConnectionState, EtcdConnectionStateOptions } from './etcd-connection-state';
+export type {
+  ConnectionStatus,
+  EtcdConnectionState,
+  EtcdConnectionStateOptions,
+} from './etcd-connection-state';
 export { createEtcdLeaseStore, normalizePrefix } from './etcd-lease-store';
 export type { EtcdLeaseStoreOptions } from './etcd-lease-store';
 export type { EtcdConnectionOptions } from './etcd-tls';

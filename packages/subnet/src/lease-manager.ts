@@ -37,6 +37,15 @@ export interface AcquireRequest {
   readonly previous?: SubnetPair | undefined;
 }
 
+/** The lease this host holds, for readiness, metrics and status. */
+export interface HeldLease {
+  readonly lease: StoredLease;
+  /** When (clock ms) the key's TTL runs out; undefined for a reservation (it never expires). */
+  readonly expiresAtMs: number | undefined;
+  /** When (clock ms) the next renewal is due; undefined for a reservation. */
+  readonly renewAtMs: number | undefined;
+}
+
 /** Human-readable subnets of a lease, for log fields. */
 export function describeSubnets(s: SubnetPair): string {
   return s.ipv6 ? `${formatCidr(s.ipv4)} ${formatCidr(s.ipv6)}` : formatCidr(s.ipv4);
@@ -50,6 +59,7 @@ export class LeaseManager {
   private readonly ttlSeconds: number;
   private readonly random: () => number;
   private listing: LeaseListing | undefined;
+  private heldLease: HeldLease | undefined;
 
   constructor(private readonly options: LeaseManagerOptions) {
     this.ttlSeconds = options.ttlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
@@ -82,6 +92,25 @@ export class LeaseManager {
         await clock.sleep(retryInMs, signal);
       }
     }
+  }
+
+  /** The lease held now (after {@link acquire}, kept current by {@link maintain}). */
+  get held(): HeldLease | undefined {
+    return this.heldLease;
+  }
+
+  /** Records the lease we hold; `written` when we just wrote it (its TTL starts now). */
+  private hold(lease: StoredLease, written: boolean): StoredLease {
+    const { clock, renewMarginMs } = this.options;
+    if (isReservation(lease)) {
+      this.heldLease = { lease, expiresAtMs: undefined, renewAtMs: undefined };
+    } else {
+      const expiresAtMs = written
+        ? clock.now() + this.ttlSeconds * 1000
+        : (this.heldLease?.expiresAtMs ?? clock.now() + this.ttlSeconds * 1000);
+      this.heldLease = { lease, expiresAtMs, renewAtMs: expiresAtMs - renewMarginMs };
+    }
+    return lease;
   }
 
   /**
@@ -128,7 +157,7 @@ export class LeaseManager {
               publicIp: request.attrs.publicIp,
               reservation: isReservation(r),
             });
-            return r;
+            return this.hold(r, r !== decision.lease);
           }
           continue;
         }
@@ -143,7 +172,7 @@ export class LeaseManager {
                 : 'allocated lease to current node',
               { subnet: describeSubnets(r.lease.subnets), publicIp: request.attrs.publicIp },
             );
-            return r.lease;
+            return this.hold(r.lease, true);
           }
           // Another host won this subnet between our list and our create: decide again (SPEC D1).
           logger.debug('subnet taken by another host meanwhile; retrying', {
@@ -172,36 +201,38 @@ export class LeaseManager {
     const r = await this.retrying('renewing lease', signal, () =>
       this.options.store.update(lease, attrs, this.ttlSeconds),
     );
-    return r.kind === 'updated' ? r.lease : undefined;
+    return r.kind === 'updated' ? this.hold(r.lease, true) : undefined;
   }
 
   /**
    * Keeps the lease until the signal aborts: renews it `renewMarginMs` before its TTL ends, and if
    * the key vanishes (expired, deleted) takes the same subnet back while it is free (SPEC D5).
-   * Throws {@link LeaseLostError} when another host holds the subnet by then.
+   * Restartable: it resumes with the lease held now (`lease` is only the starting point), watching
+   * our key from the revision it was last written at, so nothing in between is missed.
+   * Throws {@link LeaseLostError} when another host holds the subnet by then, and a `restart`
+   * error when the watch of our key ended (a supervisor runs this again).
    */
   async maintain(lease: StoredLease, attrs: LeaseAttrs, signal: AbortSignal): Promise<void> {
     const { clock, logger, store } = this.options;
-    let current = lease;
-    // Renew `renewMarginMs` before the TTL granted now runs out (our clock; etcd does the expiring).
-    const nextRenewal = (): number =>
-      clock.now() + this.ttlSeconds * 1000 - this.options.renewMarginMs;
-    let renewAt = nextRenewal();
-    if (isReservation(lease)) {
+    let current = this.heldLease?.lease ?? this.hold(lease, true);
+    // Renew `renewMarginMs` before the TTL granted at our last write runs out (our clock; etcd
+    // does the expiring).
+    const renewAt = (): number => this.heldLease?.renewAtMs ?? clock.now();
+    if (isReservation(current)) {
       logger.info('holding a reservation; it is never renewed', {
-        subnet: describeSubnets(lease.subnets),
+        subnet: describeSubnets(current.subnets),
       });
     } else {
       logger.info('lease renewal scheduled', {
-        subnet: describeSubnets(lease.subnets),
-        renewAt: new Date(renewAt).toISOString(),
+        subnet: describeSubnets(current.subnets),
+        renewAt: new Date(renewAt()).toISOString(),
         ttlSeconds: this.ttlSeconds,
       });
     }
-    const own = watchOwnLease({ store, lease, publicIp: attrs.publicIp, signal, logger });
+    const own = watchOwnLease({ store, lease: current, publicIp: attrs.publicIp, signal });
     try {
       while (!signal.aborted) {
-        const wait = isReservation(current) ? undefined : Math.max(0, renewAt - clock.now());
+        const wait = isReservation(current) ? undefined : Math.max(0, renewAt() - clock.now());
         const event = await own.next(wait, clock);
         if (signal.aborted) return;
         if (event === 'timeout') {
@@ -209,7 +240,6 @@ export class LeaseManager {
           const renewed = await this.refresh(current, attrs, signal);
           if (renewed) {
             current = renewed;
-            renewAt = nextRenewal();
             logger.info('lease renewed', {
               subnet: describeSubnets(current.subnets),
               ttlSeconds: this.ttlSeconds,
@@ -218,9 +248,14 @@ export class LeaseManager {
           }
         } else if (event.kind === 'taken') {
           throw new LeaseLostError(lostMessage(current.subnets, event.by));
+        } else if (event.kind === 'ended') {
+          throw new FlannelError(
+            'OWN_LEASE_WATCH_ENDED',
+            `the watch of our lease key ended (${event.error}); watching it again`,
+            { disposition: 'restart' },
+          );
         }
         current = await this.reclaim(current, attrs, signal);
-        renewAt = nextRenewal();
       }
     } catch (err) {
       if (signal.aborted) return;
@@ -243,11 +278,11 @@ export class LeaseManager {
     );
     if (r.kind === 'created') {
       logger.info('lease re-acquired; data plane untouched', { subnet });
-      return r.lease;
+      return this.hold(r.lease, true);
     }
     const listing = await this.retrying('listing leases', signal, () => store.list(signal));
     const holder = listing.leases.find((l) => sameSubnets(l.subnets, lost.subnets));
-    if (holder?.attrs.publicIp === attrs.publicIp) return holder;
+    if (holder?.attrs.publicIp === attrs.publicIp) return this.hold(holder, false);
     throw new LeaseLostError(lostMessage(lost.subnets, holder?.attrs.publicIp ?? 'another host'));
   }
 }

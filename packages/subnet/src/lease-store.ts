@@ -1,3 +1,4 @@
+import type { ConnectionStatus } from './etcd-connection-state';
 import type { LeaseRejection } from './lease-validation';
 import type { Lease, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 
@@ -63,6 +64,8 @@ export type LeaseBatch =
 export interface LeaseStore {
   /** Human-readable location for messages, e.g. `etcd http://127.0.0.1:2379 prefix /coreos.com/network`. */
   readonly description: string;
+  /** Whether the store's server answers (the etcd store tracks it; in-memory stores do not). */
+  connectionStatus?(): ConnectionStatus;
   getNetworkConfig(signal?: AbortSignal): Promise<ConfigRead>;
   /** Resolves once the config key changes after `afterRevision` (or the wait should be retried). */
   waitForConfigChange(afterRevision: string, signal: AbortSignal): Promise<void>;

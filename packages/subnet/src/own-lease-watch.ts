@@ -1,10 +1,15 @@
-import type { Clock, Logger } from '@flannel-ts/core';
+import type { Clock } from '@flannel-ts/core';
 import { Wakeup, errorMessage, sameSubnets } from '@flannel-ts/core';
 import type { LeaseBatch, LeaseStore, StoredLease } from './lease-store';
 
-/** What happened to our lease key: it vanished, or another host's value now sits in it. */
+/**
+ * What happened to our lease key: it vanished, or another host's value now sits in it; or the
+ * watch itself ended (so nothing more would be seen).
+ */
 export type OwnLeaseEvent =
-  { readonly kind: 'gone' } | { readonly kind: 'taken'; readonly by: string };
+  | { readonly kind: 'gone' }
+  | { readonly kind: 'taken'; readonly by: string }
+  | { readonly kind: 'ended'; readonly error: string };
 
 /** @internal */
 export interface OwnLeaseWatch {
@@ -37,7 +42,6 @@ export function watchOwnLease(options: {
   lease: StoredLease;
   publicIp: string;
   signal: AbortSignal;
-  logger: Logger;
 }): OwnLeaseWatch {
   const ctl = new AbortController();
   const stop = (): void => ctl.abort();
@@ -51,10 +55,11 @@ export function watchOwnLease(options: {
         queue.push(...classify(batch, options.lease, options.publicIp));
         if (queue.length > 0) wakeup.wake();
       }
+      if (!ctl.signal.aborted) queue.push({ kind: 'ended', error: 'the stream closed' });
     } catch (err) {
-      if (!ctl.signal.aborted)
-        options.logger.error('own lease watch ended', { error: errorMessage(err) });
+      if (!ctl.signal.aborted) queue.push({ kind: 'ended', error: errorMessage(err) });
     }
+    wakeup.wake();
   })();
   return {
     async next(waitMs, clock) {

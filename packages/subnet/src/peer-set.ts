@@ -7,6 +7,8 @@ import type { LeaseRejection, PeerLeaseContext } from './lease-validation';
 /** Options of {@link PeerSet}: what peers are checked against, and where rejections are reported. */
 export interface PeerSetOptions extends PeerLeaseContext {
   readonly logger?: Logger | undefined;
+  /** Called for every lease rejected, with its reason (`field rule`): a metric's counter. */
+  readonly onRejected?: ((reason: string) => void) | undefined;
 }
 
 /** Lease keys as the store names them (relative to the prefix). */
@@ -40,9 +42,15 @@ export class PeerSet {
     return this.counts;
   }
 
+  /** Keys rejected now (store key → `field rule`), for a status listing. */
+  get rejectedKeys(): ReadonlyMap<string, string> {
+    return this.warned;
+  }
+
   private reject(storeKey: string, r: LeaseRejection, seen: ReadonlyMap<string, string>): void {
     const label = `${r.field} ${r.rule}`;
     this.counts.set(label, (this.counts.get(label) ?? 0) + 1);
+    this.options.onRejected?.(label);
     const before = seen.get(storeKey);
     this.warned.set(storeKey, label);
     if (before === label) return;

@@ -29,6 +29,8 @@ export class InMemoryLeaseStore implements LeaseStore {
   /** Keys holding something that is not a lease (see {@link putRaw}) → why. */
   private readonly unreadable = new Map<string, LeaseRejection>();
   private readonly listeners = new Set<Listener>();
+  /** Closes every watch open now, as a server that drops its streams: each iterator just ends. */
+  private readonly closers = new Set<() => void>();
   private readonly configWaiters = new Set<() => void>();
   /** Errors thrown by the next calls, in order. */
   readonly failNext: Error[] = [];
@@ -184,9 +186,20 @@ export class InMemoryLeaseStore implements LeaseStore {
       if (b.kind === 'events' && !keyOf(b).startsWith(prefix)) return;
       queue.push(b);
     };
+    const end = (): void => {
+      this.listeners.delete(listener);
+      this.closers.delete(end);
+      queue.close();
+    };
     this.listeners.add(listener);
-    signal.addEventListener('abort', () => this.listeners.delete(listener), { once: true });
+    this.closers.add(end);
+    signal.addEventListener('abort', end, { once: true });
     return queue;
+  }
+
+  /** Ends every watch open now (their iterators finish), as a server dropping its streams. */
+  endWatches(): void {
+    for (const end of [...this.closers]) end();
   }
 
   close(): Promise<void> {

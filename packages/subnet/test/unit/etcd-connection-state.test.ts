@@ -12,7 +12,9 @@ function setup() {
   const clock: Clock = { now: () => nowMs, sleep: () => Promise.resolve() };
   let turnEnds: (() => void)[] = [];
   const logger = createRecordingLogger();
+  const reconnects = { count: 0 };
   const state = createEtcdConnectionState({
+    onReconnect: () => reconnects.count++,
     endpoints: ['http://10.0.0.1:2379', 'http://10.0.0.2:2379'],
     logger,
     clock,
@@ -28,10 +30,29 @@ function setup() {
   };
   const advance = (ms: number): void => void (nowMs += ms);
   const visible = () => logger.lines.filter((l) => l.level !== 'debug');
-  return { state, logger, failedAttempt, advance, visible };
+  return { state, logger, failedAttempt, advance, visible, reconnects };
 }
 
 describe('EtcdConnectionState', () => {
+  it('reports its status and counts each reconnect, short or long', () => {
+    const { state, failedAttempt, advance, reconnects } = setup();
+    expect(state.status()).toEqual({ reachable: true });
+    failedAttempt(refused);
+    advance(1500);
+    failedAttempt(dropped);
+    expect(state.status()).toEqual({
+      reachable: false,
+      sinceMs: 1_000_000,
+      lastError: refused.message,
+    });
+    state.succeeded();
+    expect(state.status()).toEqual({ reachable: true });
+    failedAttempt(dropped);
+    state.succeeded();
+    state.succeeded();
+    expect(reconnects.count).toBe(2);
+  });
+
   it('logs an outage of many retries from two watches in exactly two lines', () => {
     const { state, logger, failedAttempt, advance, visible } = setup();
     failedAttempt(dropped);

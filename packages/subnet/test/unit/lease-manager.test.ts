@@ -143,6 +143,48 @@ describe('LeaseManager.maintain', () => {
   });
 });
 
+describe('LeaseManager: the held lease and a watch that ends', () => {
+  it('tells when the held lease expires and is due for renewal; a reservation never is', async () => {
+    const store = new InMemoryLeaseStore();
+    const lm = manager(store, { ttlSeconds: 3600, renewMarginMs: 600_000 });
+    const before = Date.now();
+    const lease = await lm.acquire({ config, attrs }, new AbortController().signal);
+    const held = lm.held;
+    expect(held?.lease).toBe(lease);
+    expect(held?.expiresAtMs).toBeGreaterThanOrEqual(before + 3_600_000);
+    expect(held?.expiresAtMs).toBeLessThanOrEqual(Date.now() + 3_600_000);
+    expect(held?.renewAtMs).toBe((held?.expiresAtMs ?? 0) - 600_000);
+
+    const reserved = new InMemoryLeaseStore();
+    reserved.put(lease.subnets, attrs, { ttl: false });
+    const lm2 = manager(reserved);
+    await lm2.acquire({ config, attrs }, new AbortController().signal);
+    expect(lm2.held).toMatchObject({ expiresAtMs: undefined, renewAtMs: undefined });
+  });
+
+  it('fails with a restart disposition when the watch of our key ends, and resumes when run again', async () => {
+    const store = new InMemoryLeaseStore();
+    const lm = manager(store);
+    const ctl = new AbortController();
+    const lease = await lm.acquire({ config, attrs }, ctl.signal);
+    const first = lm.maintain(lease, attrs, ctl.signal);
+    store.endWatches();
+    await expect(first).rejects.toMatchObject({
+      code: 'OWN_LEASE_WATCH_ENDED',
+      disposition: 'restart',
+    });
+    // Run again (as the supervisor does): a deleted key is noticed and taken back.
+    const second = lm.maintain(lease, attrs, ctl.signal);
+    store.delete(lease.subnets);
+    await waitUntil(
+      () => store.get(lease.subnets)?.attrs.publicIp === attrs.publicIp,
+      're-acquisition after the restart',
+    );
+    ctl.abort();
+    await second;
+  });
+});
+
 describe('loadNetworkConfig', () => {
   it('reports a missing then an invalid config once each, and goes on when it becomes valid', async () => {
     const store = new InMemoryLeaseStore();

@@ -37,14 +37,16 @@ const GARBAGE: SkippedKey = {
 
 function setup(): { set: PeerSet; log: RecordingLogger; warnings: () => unknown[] } {
   const log = createRecordingLogger();
+  const reported: string[] = [];
   const set = new PeerSet({
     own: { subnets: OWN.subnets, publicIp: OWN_IP },
     network: { ipv4: { network: NET, subnetLen: 24, subnetMin: 0n, subnetMax: 0n } },
     backendType: 'vxlan',
     logger: log,
+    onRejected: (reason) => reported.push(reason),
   });
   const warnings = (): unknown[] => log.fields.filter((_, i) => log.lines[i]?.level === 'warn');
-  return { set, log, warnings };
+  return { set, log, warnings, reported };
 }
 
 function events(added: StoredLease[], skipped: SkippedKey[] = []): LeaseBatch {
@@ -133,9 +135,18 @@ describe('PeerSet with invalid leases', () => {
     expect(set.size).toBe(0);
   });
 
-  it('counts rejections by field and rule', () => {
-    const { set } = setup();
+  it('counts rejections by field and rule, reports each, and lists the keys rejected now', () => {
+    const { set, reported } = setup();
     set.apply(events([A_AS_US, A_NO_IP, A_AS_US], [GARBAGE]));
+    expect(reported).toEqual([
+      'PublicIP is our own public IP',
+      'PublicIP is missing or 0.0.0.0',
+      'PublicIP is our own public IP',
+      'value is not JSON',
+    ]);
+    expect(Object.fromEntries(set.rejectedKeys)).toEqual({
+      'subnets/10.5.2.0-24': 'value is not JSON',
+    });
     expect(Object.fromEntries(set.rejected)).toEqual({
       'PublicIP is our own public IP': 2,
       'PublicIP is missing or 0.0.0.0': 1,
