@@ -6,6 +6,9 @@ export type LogFields = Readonly<Record<string, unknown>>;
  * default everywhere else is {@link noopLogger}, so libraries stay silent unless wired.
  */
 export interface Logger {
+  /** Per-entry detail (each kernel entry changed, each iproute2 line): shown at `-v 4` and above. */
+  trace(message: string, fields?: LogFields): void;
+  /** What the agent does (lease events, passes, retries): shown at `-v 1` and above. */
   debug(message: string, fields?: LogFields): void;
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
@@ -16,6 +19,7 @@ export interface Logger {
 
 /** A logger that drops everything. */
 export const noopLogger: Logger = {
+  trace: () => undefined,
   debug: () => undefined,
   info: () => undefined,
   warn: () => undefined,

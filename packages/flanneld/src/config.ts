@@ -49,7 +49,12 @@ export interface Config {
 
 /** Outcome of {@link parseConfig}: run the agent, or print and exit with the given status. */
 export type ParseResult =
-  | { readonly kind: 'run'; readonly config: Config }
+  | {
+      readonly kind: 'run';
+      readonly config: Config;
+      /** Settings accepted but not acted on, by name, for start-up warnings (never silent). */
+      readonly warnings: readonly string[];
+    }
   | {
       readonly kind: 'exit';
       readonly code: 0 | 2;
@@ -103,7 +108,41 @@ export function parseConfig(input: ConfigInput): ParseResult {
   const result = validateConfig(values);
   errors.push(...result.errors);
   if (errors.length > 0 || result.config === undefined) return usageExit(errors, usage);
-  return { kind: 'run', config: deepFreeze(result.config) };
+  return {
+    kind: 'run',
+    config: deepFreeze(result.config),
+    warnings: unimplementedSettings(values, input.env),
+  };
+}
+
+/**
+ * What was set but will not be acted on, one sentence each naming it: upstream's klog flags, the
+ * Kubernetes variables (the flags are refused outright; a variable may come from a shared unit
+ * file, so it is warned about), and `FLANNELD_*` variables that name no flag (a typo, say).
+ */
+function unimplementedSettings(values: Values, env: ConfigInput['env']): string[] {
+  const out: string[] = [];
+  for (const def of FLAGS) {
+    const v = values.get(def.name);
+    if (!v || v.source === 'default') continue;
+    if (def.ignored) {
+      out.push(
+        `${v.label} is accepted for compatibility with upstream's logging flags and ignored`,
+      );
+    } else if (def.kubernetes) {
+      out.push(
+        `${v.label} is ignored: flannel-ts runs in etcd mode only (Kubernetes mode is not supported)`,
+      );
+    }
+  }
+  const known = new Set(FLAGS.filter((f) => f.noEnv !== true).map(envName));
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('FLANNELD_') || known.has(name) || value === undefined) continue;
+    out.push(
+      `${name} is not a flanneld variable and is ignored (check its spelling; flags are listed by flanneld --help)`,
+    );
+  }
+  return out.sort();
 }
 
 /**

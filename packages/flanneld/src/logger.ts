@@ -17,15 +17,29 @@ const textFormat = winston.format.printf((info) => {
   return `${String(timestamp)} ${String(level).padEnd(5)}${tag} ${String(message)}${extra}`;
 });
 
+/**
+ * What `-v` shows (upstream: klog verbosity; its docs say use 10 for everything):
+ * - 0: what upstream logs at info: start-up, the lease, the first programming, repairs, failures
+ *   and recoveries, shutdown (levels info, warn, error);
+ * - 1 to 3: adds debug: lease events, each data-plane pass, retries, etcd reconnects;
+ * - 4 and above: adds trace: every kernel entry changed, iproute2 and monitor detail.
+ */
+export const VERBOSITY = { debug: 1, trace: 4 } as const;
+
+const LEVELS = { error: 0, warn: 1, info: 2, debug: 3, trace: 4 };
+
 class WinstonLogger implements Logger {
   constructor(
     private readonly w: winston.Logger,
-    private readonly debugEnabled: boolean,
+    private readonly verbosity: number,
   ) {}
-  debug(message: string, fields?: LogFields): void {
+  trace(message: string, fields?: LogFields): void {
     // winston formats a line before its transport drops it by level: at 5000 peers the per-entry
-    // debug lines of one sync cost 300+ ms of CPU, so skip them here unless -v asked for them.
-    if (this.debugEnabled) this.w.debug(message, fields);
+    // lines of one sync cost 300+ ms of CPU, so skip them here unless -v asked for them.
+    if (this.verbosity >= VERBOSITY.trace) this.w.log('trace', message, fields);
+  }
+  debug(message: string, fields?: LogFields): void {
+    if (this.verbosity >= VERBOSITY.debug) this.w.debug(message, fields);
   }
   info(message: string, fields?: LogFields): void {
     this.w.info(message, fields);
@@ -37,24 +51,29 @@ class WinstonLogger implements Logger {
     this.w.error(message, fields);
   }
   child(fields: LogFields): Logger {
-    return new WinstonLogger(this.w.child(fields), this.debugEnabled);
+    return new WinstonLogger(this.w.child(fields), this.verbosity);
   }
 }
 
-/**
- * The agent's logger: structured lines on stderr (as upstream's klog), text or JSON. Verbosity
- * (`-v`) above 0 enables debug lines.
- */
-export function createLogger(options: { format: 'text' | 'json'; verbosity: number }): Logger {
+/** The agent's logger: structured lines on stderr (as upstream's klog), text or JSON, graded by `-v`. */
+export function createLogger(options: {
+  format: 'text' | 'json';
+  verbosity: number;
+  /** Where lines go instead of stderr (tests). */
+  stream?: NodeJS.WritableStream;
+}): Logger {
   const w = winston.createLogger({
-    level: options.verbosity > 0 ? 'debug' : 'info',
+    levels: LEVELS,
+    level: 'trace',
     format: winston.format.combine(
       winston.format.timestamp(),
       options.format === 'json' ? winston.format.json() : textFormat,
     ),
     transports: [
-      new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
+      options.stream
+        ? new winston.transports.Stream({ stream: options.stream })
+        : new winston.transports.Console({ stderrLevels: Object.keys(LEVELS) }),
     ],
   });
-  return new WinstonLogger(w, options.verbosity > 0);
+  return new WinstonLogger(w, options.verbosity);
 }

@@ -18,6 +18,8 @@ export interface LoadNetworkConfigOptions {
   readonly signal: AbortSignal;
   /** Checks beyond the config format, e.g. that the backend type is one this agent supports. */
   readonly check?: (config: NetworkConfig) => readonly ConfigIssue[];
+  /** Told why the agent is still waiting (readiness shows it), each time it reports. */
+  readonly onWaiting?: (reason: string) => void;
   /** Longest wait between re-reads when a watch stays silent (default 30 s). */
   readonly rereadMs?: number;
 }
@@ -33,6 +35,7 @@ export async function loadNetworkConfig(options: LoadNetworkConfigOptions): Prom
   const backoff = new Backoff(1000, 30_000);
   let lastReport = '';
   const report = (message: string, fields: Record<string, unknown>): void => {
+    options.onWaiting?.(message);
     if (message === lastReport) logger.debug(message, fields);
     else logger.error(message, fields);
     lastReport = message;

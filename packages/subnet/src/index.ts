@@ -26,7 +26,7 @@ export { createEtcdLeaseStore, normalizePrefix } from './etcd-lease-store';
 export type { EtcdLeaseStoreOptions } from './etcd-lease-store';
 export type { EtcdConnectionOptions } from './etcd-tls';
 export { DEFAULT_LEASE_TTL_SECONDS, LeaseManager, describeSubnets } from './lease-manager';
-export type { AcquireRequest, LeaseManagerOptions } from './lease-manager';
+export type { AcquireRequest, HeldLease, LeaseManagerOptions } from './lease-manager';
 export type {
   ConfigRead,
   CreateResult,

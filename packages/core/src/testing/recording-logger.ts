@@ -26,6 +26,8 @@ export function createRecordingLogger(): RecordingLogger {
       fieldList.push(fields);
     };
   const logger: RecordingLogger = {
+    // Detail below debug; tests that leave debug out leave it out too.
+    trace: at('debug'),
     debug: at('debug'),
     info: at('info'),
     warn: at('warn'),

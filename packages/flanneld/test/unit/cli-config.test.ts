@@ -275,6 +275,35 @@ describe('validation', () => {
   });
 });
 
+describe('settings accepted but not acted on', () => {
+  const warnings = (argv: readonly string[], env: Record<string, string> = {}) => {
+    const r = parseConfig({ argv, env });
+    if (r.kind !== 'run') throw new Error(`expected a run, got exit: ${r.stderr ?? ''}`);
+    return r.warnings;
+  };
+
+  it('are none for a plain configuration', () => {
+    expect(warnings(['--iface=eth0'], { FLANNELD_IP_MASQ: 'true', PATH: '/bin' })).toEqual([]);
+  });
+
+  it('are each named at start-up: klog flags, Kubernetes variables, unknown FLANNELD_ variables', () => {
+    expect(
+      warnings(['-vmodule=main=2'], {
+        FLANNELD_KUBE_API_URL: 'https://10.0.0.1:6443',
+        FLANNELD_KUBECONFIG_FILE: '/etc/kubeconfig',
+        FLANNELD_IFACES: 'eth0',
+        FLANNELD_LOG_BACKTRACE_AT: 'main.go:1',
+      }),
+    ).toEqual([
+      "--vmodule is accepted for compatibility with upstream's logging flags and ignored",
+      'FLANNELD_IFACES is not a flanneld variable and is ignored (check its spelling; flags are listed by flanneld --help)',
+      'FLANNELD_KUBECONFIG_FILE is ignored: flannel-ts runs in etcd mode only (Kubernetes mode is not supported)',
+      'FLANNELD_KUBE_API_URL is ignored: flannel-ts runs in etcd mode only (Kubernetes mode is not supported)',
+      "FLANNELD_LOG_BACKTRACE_AT is accepted for compatibility with upstream's logging flags and ignored",
+    ]);
+  });
+});
+
 describe('describeConfig', () => {
   it('lists every setting but never the etcd password', () => {
     const config = run(['--etcd-username=flannel', '--etcd-password=s3cret']);
