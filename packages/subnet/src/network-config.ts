@@ -152,8 +152,36 @@ export function parseNetworkConfig(text: string): NetworkConfigResult {
   const ipv4 = parseRange(issues, IPV4, enableIpv4, warnings);
   const ipv6 = parseRange(issues, IPV6, enableIpv6, warnings);
   const backend = parseBackend(issues, warnings);
+  warnings.push(...unknownFields(parsed.obj));
   if (issues.list.length > 0 || !backend) return { ok: false, issues: issues.list };
   return { ok: true, config: { ipv4, ipv6, enableNftables, backend }, warnings };
+}
+
+/** Every top-level field upstream's config has (SPEC 1.2), in Go's spelling. */
+const CONFIG_FIELDS = [
+  'Network',
+  'SubnetMin',
+  'SubnetMax',
+  'SubnetLen',
+  'EnableIPv4',
+  'EnableIPv6',
+  'IPv6Network',
+  'IPv6SubnetMin',
+  'IPv6SubnetMax',
+  'IPv6SubnetLen',
+  'EnableNFTables',
+  'Backend',
+];
+
+/** A warning per field that no code reads (a typo, or a field of another tool), never silent. */
+function unknownFields(obj: Obj): string[] {
+  // Known as Go's decoder knows them (jsonField's case folding), so nothing read is warned about.
+  return Object.keys(obj)
+    .filter((k) => !CONFIG_FIELDS.some((f) => jsonField({ [k]: true }, f) !== undefined))
+    .map(
+      (k) =>
+        `${k} is not a field of the flannel network config; it is ignored (check its spelling)`,
+    );
 }
 
 function parseObject(text: string): { obj: Obj } | ConfigIssue {

@@ -409,6 +409,20 @@ describe('parseNetworkConfig backend', () => {
     expect(result.warnings[0]).toMatch(/Backend is not set.*vxlan.*upstream.*udp/);
   });
 
+  it('warns about each top-level field it does not know, by name, and not about case variants', () => {
+    const { warnings } = valid({
+      network: '10.3.0.0/16',
+      SUBNETLEN: 26,
+      Backend: { Type: 'vxlan' },
+      EnableNFTable: true,
+      Netwrok: '10.4.0.0/16',
+    });
+    expect(warnings).toEqual([
+      'EnableNFTable is not a field of the flannel network config; it is ignored (check its spelling)',
+      'Netwrok is not a field of the flannel network config; it is ignored (check its spelling)',
+    ]);
+  });
+
   it('lower-cases the type and keeps the whole object for the options', () => {
     const backend = { Type: 'VXLAN', vni: 4, Port: 4789 };
     const { config, warnings } = valid({ Network: '10.3.0.0/16', Backend: backend });
