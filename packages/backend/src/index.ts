@@ -52,17 +52,21 @@ export {
   missingRules,
   renderRestore,
   tablesOf,
-} from './iptables/iptables-rules';
-export type { IptablesRule, IptablesTable, RenderRestoreOptions } from './iptables/iptables-rules';
-export { createIptablesRunner, IptablesError } from './iptables/iptables-runner';
-export type { IptablesRunner, IptablesRunnerOptions } from './iptables/iptables-runner';
-export { createIptablesManager, planIptables } from './iptables/iptables-manager';
+} from './traffic/iptables/iptables-rules';
+export type {
+  IptablesRule,
+  IptablesTable,
+  RenderRestoreOptions,
+} from './traffic/iptables/iptables-rules';
+export { createIptablesRunner, IptablesError } from './traffic/iptables/iptables-runner';
+export type { IptablesRunner, IptablesRunnerOptions } from './traffic/iptables/iptables-runner';
+export { createIptablesManager, planIptables } from './traffic/iptables/iptables-manager';
 export type {
   IptablesManager,
   IptablesManagerOptions,
   IptablesPlan,
   IptablesPlanInput,
-} from './iptables/iptables-manager';
+} from './traffic/iptables/iptables-manager';
 export { mergePeerEntries, peerKey } from './peer-entries';
 export type { PeerEntries } from './peer-entries';
 export { vxlanPeerEntries } from './vxlan/vxlan-desired';

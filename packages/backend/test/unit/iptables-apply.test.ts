@@ -2,9 +2,13 @@ import { noopLogger, parseCidr } from '@flannel-ts/core';
 import type { Cidr, Clock } from '@flannel-ts/core';
 import { formatRule, masqRules } from '@flannel-ts/backend';
 import type { IptablesRunner } from '@flannel-ts/backend';
-import { applyRules, isConflict, MAX_CONFLICT_ROUNDS } from '../../src/iptables/iptables-apply';
-import { duplicatedRules } from '../../src/iptables/iptables-rules';
-import { IptablesError } from '../../src/iptables/iptables-runner';
+import {
+  applyRules,
+  isConflict,
+  MAX_CONFLICT_ROUNDS,
+} from '../../src/traffic/iptables/iptables-apply';
+import { duplicatedRules } from '../../src/traffic/iptables/iptables-rules';
+import { IptablesError } from '../../src/traffic/iptables/iptables-runner';
 
 const cidr = (text: string) => parseCidr(text) as Cidr;
 const rules = masqRules(cidr('10.5.0.0/16'), cidr('10.5.3.0/24'), { randomFully: false });

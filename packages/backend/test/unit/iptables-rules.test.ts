@@ -8,7 +8,7 @@ import {
   planIptables,
   renderRestore,
 } from '@flannel-ts/backend';
-import { parseIptablesVersion } from '../../src/iptables/iptables-runner';
+import { parseIptablesVersion } from '../../src/traffic/iptables/iptables-runner';
 
 const cidr = (text: string) => parseCidr(text) as Cidr;
 const N = cidr('10.5.0.0/16');

@@ -1,5 +1,5 @@
 import { FlannelError } from '@flannel-ts/core';
-import { runProcess } from '../run-process';
+import { runProcess } from '../../run-process';
 import type { IptablesTable } from './iptables-rules';
 
 /**
