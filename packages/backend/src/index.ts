@@ -67,6 +67,31 @@ export type {
   IptablesPlan,
   IptablesPlanInput,
 } from './traffic/iptables/iptables-manager';
+export { createTrafficManager } from './traffic/create-traffic-manager';
+export type { CreateTrafficManagerOptions } from './traffic/create-traffic-manager';
+export type {
+  FamilyNetworks,
+  TrafficFamilies,
+  TrafficManager,
+  TrafficMode,
+  TrafficOptions,
+} from './traffic/traffic-manager';
+export { createIptablesTrafficManager } from './traffic/iptables/iptables-traffic';
+export type { IptablesTrafficOptions } from './traffic/iptables/iptables-traffic';
+export { createNftablesManager } from './traffic/nftables/nftables-manager';
+export type { NftablesManagerOptions } from './traffic/nftables/nftables-manager';
+export { createNftRunner, NFT_MISSING_MESSAGE, NftError } from './traffic/nftables/nft-runner';
+export type { NftRunner, NftRunnerOptions } from './traffic/nftables/nft-runner';
+export {
+  NFT_TABLE_IPV4,
+  NFT_TABLE_IPV6,
+  NFT_TABLES,
+  nftForwardChain,
+  nftMasqChain,
+  nftTables,
+  renderNftReplace,
+} from './traffic/nftables/nft-rules';
+export type { NftChain, NftFamily, NftTable, NftTableId } from './traffic/nftables/nft-rules';
 export { mergePeerEntries, peerKey } from './peer-entries';
 export type { PeerEntries } from './peer-entries';
 export { vxlanPeerEntries } from './vxlan/vxlan-desired';

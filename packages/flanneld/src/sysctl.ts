@@ -20,11 +20,22 @@ export async function enableIpForwarding(logger: Logger): Promise<void> {
   }
 }
 
+/** Options of {@link warnWithoutBrNetfilter}. */
+export interface BrNetfilterCheckOptions {
+  /** nftables mode (`"EnableNFTables": true`): no check, as upstream skips it there. */
+  readonly nftables?: boolean;
+}
+
 /**
  * Upstream exits when `br_netfilter` is not loaded (SPEC quirk 14); plain Docker hosts often lack
- * it and do not need it for flannel's own rules, so we only warn (SPEC D12).
+ * it and do not need it for flannel's own rules, so we only warn (SPEC D12). Upstream skips the
+ * check in nftables mode (SPEC 3 step 7); so do we, so the two agents say the same on one host.
  */
-export function warnWithoutBrNetfilter(logger: Logger): void {
+export function warnWithoutBrNetfilter(
+  logger: Logger,
+  options: BrNetfilterCheckOptions = {},
+): void {
+  if (options.nftables === true) return;
   if (!existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
     logger.warn(
       'br_netfilter is not loaded: bridged container traffic bypasses iptables (upstream flanneld would exit here); load it with `modprobe br_netfilter` if you rely on that',

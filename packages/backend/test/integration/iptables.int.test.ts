@@ -113,11 +113,11 @@ describeAsRoot('iptables manager in a throwaway network namespace', () => {
       'RETURN',
     );
     expect(listing('nat', 'FLANNEL-POSTRTG')).toHaveLength(MASQ_CHAIN.length - 1);
-    await expect(m.ensure()).resolves.toBe(true);
+    await expect(m.ensure()).resolves.toBe(1);
     expect(messages).toContain('Some iptables rules are missing; deleting and recreating rules');
     expect(listing('nat', 'FLANNEL-POSTRTG')).toEqual(MASQ_CHAIN);
     expect(jumps('nat', 'POSTROUTING')).toEqual([MASQ_JUMP]);
-    await expect(m.ensure()).resolves.toBe(false);
+    await expect(m.ensure()).resolves.toBe(0);
   });
 
   it('recreates a deleted chain and its jump on resync', async () => {
@@ -135,7 +135,7 @@ describeAsRoot('iptables manager in a throwaway network namespace', () => {
     );
     iptables('-F', 'FLANNEL-FWD');
     iptables('-X', 'FLANNEL-FWD');
-    await expect(m.ensure()).resolves.toBe(true);
+    await expect(m.ensure()).resolves.toBe(3);
     expect(jumps('filter', 'FORWARD')).toEqual([FWD_JUMP]);
     expect(listing('filter', 'FLANNEL-FWD')).toEqual(FWD_CHAIN);
   });
@@ -201,7 +201,7 @@ describeAsRoot('iptables manager in a throwaway network namespace', () => {
       '-A FORWARD -i docker0 -j ACCEPT',
       FWD_JUMP,
     ]);
-    await expect(m.ensure()).resolves.toBe(false);
+    await expect(m.ensure()).resolves.toBe(0);
   });
 });
 

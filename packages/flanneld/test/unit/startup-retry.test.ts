@@ -3,7 +3,6 @@ import type { Clock } from '@flannel-ts/core';
 import { createRecordingLogger } from '@flannel-ts/core/testing';
 import { IpCommandError } from '@flannel-ts/backend';
 import { isTransient, retryStartupStep, StartupStepError } from '../../src/startup-retry';
-import { resyncIptables } from '../../src/traffic';
 
 /** A clock whose sleeps return at once and move time on; `sleeps` records each delay. */
 function fakeClock(onSleep: () => void = () => undefined) {
@@ -121,29 +120,5 @@ describe('isTransient', () => {
     ['a plain Error', new Error('EACCES'), false],
   ])('%s', (_what, err, expected) => {
     expect(isTransient(err)).toBe(expected);
-  });
-});
-
-describe('resyncIptables', () => {
-  it('logs a failing resync once, however often it fails, and its recovery once', async () => {
-    const logger = createRecordingLogger();
-    const ctl = new AbortController();
-    const results = [true, ...Array<boolean>(20).fill(false), true, true, false, true];
-    let ticks = 0;
-    const { clock } = fakeClock(() => {
-      if (++ticks > results.length) ctl.abort();
-    });
-    const manager = {
-      ensure: () => (results[ticks - 1] ? Promise.resolve(false) : Promise.reject(conflict())),
-    };
-    await resyncIptables(manager, { intervalMs: 5000, clock, logger, signal: ctl.signal });
-    expect(logger.lines.filter((l) => l.level !== 'debug')).toEqual([
-      { level: 'error', message: 'iptables resync failing; retrying' },
-      { level: 'info', message: 'iptables resync recovered' },
-      { level: 'error', message: 'iptables resync failing; retrying' },
-      { level: 'info', message: 'iptables resync recovered' },
-    ]);
-    const recovered = logger.fields[logger.lines.findIndex((l) => l.level === 'info')];
-    expect(recovered).toEqual({ failingForMs: 100_000, failedAttempts: 20 });
   });
 });

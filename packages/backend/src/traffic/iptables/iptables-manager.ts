@@ -57,10 +57,10 @@ export interface IptablesManager {
   setup(signal?: AbortSignal): Promise<void>;
   /**
    * Resync: when any of our chains or rules is missing, or a jump is there more than once (agents
-   * that started together each appended one), re-applies the whole set and resolves true;
-   * resolves false when everything is in place exactly once.
+   * that started together each appended one), re-applies the whole set and resolves with how
+   * many rules were missing or duplicated; resolves 0 when everything is in place exactly once.
    */
-  ensure(signal?: AbortSignal): Promise<boolean>;
+  ensure(signal?: AbortSignal): Promise<number>;
 }
 
 /**
@@ -145,11 +145,11 @@ export function createIptablesManager(options: IptablesManagerOptions): Iptables
     ensure: (signal) =>
       serial(async () => {
         const { desired } = await getPlan(signal);
-        if (desired.length === 0) return false;
+        if (desired.length === 0) return 0;
         const present = await readTables(desired, runner, signal);
         const missing = missingRules(desired, present);
         const duplicated = duplicatedRules(desired, present);
-        if (missing.length === 0 && duplicated.length === 0) return false;
+        if (missing.length === 0 && duplicated.length === 0) return 0;
         const describe = (rules: IptablesRule[]) =>
           rules.map((rule) => `-t ${rule.table} ${formatRule(rule)}`);
         if (missing.length > 0) {
@@ -162,7 +162,7 @@ export function createIptablesManager(options: IptablesManagerOptions): Iptables
           });
         }
         await apply(desired, [], signal, present);
-        return true;
+        return missing.length + duplicated.length;
       }),
   };
 }

@@ -1,5 +1,6 @@
 import { FlannelError } from '@flannel-ts/core';
-import { runProcess } from '../../run-process';
+import { runTrafficCommand } from '../traffic-command';
+import type { CommandPlace } from '../traffic-command';
 import type { IptablesTable } from './iptables-rules';
 
 /**
@@ -15,13 +16,8 @@ export interface IptablesRunner {
   supportsRandomFully(signal?: AbortSignal): Promise<boolean>;
 }
 
-/** Options of {@link createIptablesRunner}. */
-export interface IptablesRunnerOptions {
-  /** Network namespace to run in (`ip netns exec <netns> …`), for tests in a throwaway namespace. */
-  readonly netns?: string;
-  /** @internal PATH to search instead of the process's, for tests of a host without iptables. */
-  readonly searchPath?: string;
-}
+/** Options of {@link createIptablesRunner}: where to run (a test's namespace, a test's PATH). */
+export type IptablesRunnerOptions = CommandPlace;
 
 /**
  * An iptables command failed, or its binary is missing (then `exitCode` is undefined and the
@@ -33,6 +29,8 @@ export class IptablesError extends FlannelError {
   readonly command: readonly string[];
   readonly exitCode: number | undefined;
   readonly stderr: string;
+  /** The binary that was not found (`iptables-save`, or `ip` for `ip netns exec`), if that was it. */
+  readonly missingBinary: string | undefined;
 
   constructor(
     failure: { command: readonly string[]; exitCode: number | undefined; stderr: string },
@@ -54,16 +52,14 @@ export class IptablesError extends FlannelError {
     this.command = failure.command;
     this.exitCode = failure.exitCode;
     this.stderr = failure.stderr;
+    this.missingBinary = options.missingBinary;
   }
 }
 
 /** Builds the {@link IptablesRunner} that executes the real iptables binaries. */
 export function createIptablesRunner(options: IptablesRunnerOptions = {}): IptablesRunner {
-  const prefix = options.netns === undefined ? [] : ['ip', 'netns', 'exec', options.netns];
-  const env =
-    options.searchPath === undefined ? undefined : { ...process.env, PATH: options.searchPath };
   const run = (command: string[], signal?: AbortSignal, input?: string) =>
-    execute([...prefix, ...command], { env, signal, input });
+    execute(command, options, signal, input);
   // The version cannot change while we run; ask once, but retry after a failure.
   let version: Promise<string> | undefined;
   const modern = async (signal?: AbortSignal) => {
@@ -103,33 +99,22 @@ function atLeast(version: readonly number[] | undefined, wanted: readonly number
   return true;
 }
 
-interface ExecuteOptions {
-  readonly env: NodeJS.ProcessEnv | undefined;
-  readonly signal: AbortSignal | undefined;
-  readonly input: string | undefined;
-}
-
-/** Runs `argv` without a shell; resolves with stdout on exit 0, rejects with IptablesError otherwise. */
+/** Runs one iptables command; resolves with stdout on exit 0, rejects with IptablesError otherwise. */
 async function execute(
   argv: readonly string[],
-  { env, signal, input }: ExecuteOptions,
+  place: CommandPlace,
+  signal: AbortSignal | undefined,
+  input: string | undefined,
 ): Promise<string> {
-  const [binary = '', ...args] = argv;
-  let result;
-  try {
-    result = await runProcess(binary, args, { env, signal, input });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    const failure = { command: argv, exitCode: undefined, stderr: '' };
-    throw new IptablesError(failure, { missingBinary: binary, cause: err });
+  const outcome = await runTrafficCommand(argv, place, { signal, input });
+  if (outcome.kind === 'missing') {
+    const failure = { command: outcome.command, exitCode: undefined, stderr: '' };
+    throw new IptablesError(failure, { missingBinary: outcome.binary });
   }
-  if (result.exitCode === 0) return result.stdout;
-  const failure = { command: argv, exitCode: result.exitCode, stderr: result.stderr };
+  if (outcome.exitCode === 0) return outcome.stdout;
   // iptables-restore names only the line number; quote the line so the log alone explains it.
-  const lineNumber = /line (\d+)/.exec(failure.stderr)?.[1];
+  const lineNumber = /line (\d+)/.exec(outcome.stderr)?.[1];
   const line = lineNumber && input?.split('\n')[Number(lineNumber) - 1];
   const detail = line ? ` [line ${lineNumber}: ${line}]` : '';
-  // Inside a namespace, `ip netns exec` reports a missing iptables binary itself.
-  const missing = /exec of "([^"]+)" failed: No such file or directory/.exec(failure.stderr);
-  throw new IptablesError(failure, missing ? { missingBinary: missing[1] } : { detail });
+  throw new IptablesError(outcome, { detail });
 }
