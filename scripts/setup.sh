@@ -10,6 +10,8 @@ need=()
 have etcdctl || need+=(etcd-client)
 have ip || need+=(iproute2)
 have iptables || need+=(iptables)
+# `nft`, for nftables mode ("EnableNFTables": true) and its tests.
+have nft || need+=(nftables)
 have ping || need+=(iputils-ping)
 have openssl || need+=(openssl)
 have shellcheck || need+=(shellcheck)
