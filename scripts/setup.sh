@@ -13,6 +13,7 @@ have iptables || need+=(iptables)
 # `nft`, for nftables mode ("EnableNFTables": true) and its tests.
 have nft || need+=(nftables)
 have ping || need+=(iputils-ping)
+have curl || need+=(curl)
 have openssl || need+=(openssl)
 have shellcheck || need+=(shellcheck)
 have systemd-notify || need+=(systemd)

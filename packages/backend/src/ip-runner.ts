@@ -50,6 +50,9 @@ export interface IpCommandFailure {
 /**
  * An `ip`/`bridge` command exited non-zero. The message reads like a shell transcript so it can be
  * logged as is: `ip -json route get 1.2.3.4 failed (exit 2): RTNETLINK answers: Network is unreachable`.
+ * Its disposition is `retry`: the kernel's state may change (the next pass tries again); what can
+ * never work (no iproute2 at all) is an {@link IpBinaryNotFoundError}. Start-up steps judge it by
+ * its answers instead (startup-retry's isTransient).
  */
 export class IpCommandError extends FlannelError {
   readonly binary: string;
@@ -61,7 +64,7 @@ export class IpCommandError extends FlannelError {
   readonly batchAbort: string | undefined;
 
   constructor(failure: IpCommandFailure) {
-    super('IP_COMMAND_FAILED', describeFailure(failure));
+    super('IP_COMMAND_FAILED', describeFailure(failure), { disposition: 'retry' });
     this.binary = failure.binary;
     this.args = failure.args;
     this.exitCode = failure.exitCode;

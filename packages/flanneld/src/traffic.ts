@@ -53,43 +53,6 @@ export async function setupTraffic(
   config: Config,
   input: TrafficInput,
   deps: TrafficDeps,
-): Promise<TrafficRules | undefined>;
-/**
- * @deprecated The positional form the composition root used before issue 9: iptables mode only,
- * resolves the resync loop as a function. Kept until main.ts moves to {@link TrafficDeps}.
- */
-export async function setupTraffic(
-  config: Config,
-  input: TrafficInput,
-  clock: Clock,
-  logger: Logger,
-  signal: AbortSignal,
-): Promise<(() => Promise<void>) | undefined>;
-export async function setupTraffic(
-  config: Config,
-  input: TrafficInput,
-  depsOrClock: TrafficDeps | Clock,
-  legacyLogger?: Logger,
-  legacySignal?: AbortSignal,
-): Promise<TrafficRules | (() => Promise<void>) | undefined> {
-  if (!('clock' in depsOrClock)) {
-    const signal = legacySignal as AbortSignal;
-    const logger = legacyLogger as Logger;
-    const rules = await setupTrafficRules(config, input, {
-      clock: depsOrClock,
-      logger,
-      signal,
-      nftables: false,
-    });
-    return rules && (() => rules.resync(signal));
-  }
-  return setupTrafficRules(config, input, depsOrClock);
-}
-
-async function setupTrafficRules(
-  config: Config,
-  input: TrafficInput,
-  deps: TrafficDeps,
 ): Promise<TrafficRules | undefined> {
   const { clock, logger, signal } = deps;
   const mode: TrafficMode = deps.nftables ? 'nftables' : 'iptables';

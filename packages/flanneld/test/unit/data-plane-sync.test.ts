@@ -1,10 +1,11 @@
 import { createRecordingLogger, ManualClock, waitUntil } from '@flannel-ts/core/testing';
-import { formatCidr, parseCidr, systemClock } from '@flannel-ts/core';
+import { FlannelError, formatCidr, parseCidr, systemClock } from '@flannel-ts/core';
 import type { Cidr, Clock, Lease, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 import type { DataPlane, SyncReport } from '@flannel-ts/backend';
 import type { SubnetRange } from '@flannel-ts/subnet';
 import { InMemoryLeaseStore } from '@flannel-ts/subnet/testing';
-import { runDataPlane } from '../../src/data-plane-loop';
+import { DataPlaneSync } from '../../src/data-plane-sync';
+import type { DataPlaneMetrics } from '../../src/data-plane-sync';
 
 const subnets = (v4: string): SubnetPair => ({ ipv4: parseCidr(v4) as Cidr });
 const vxlan = (publicIp: string, mac: string): LeaseAttrs => ({
@@ -15,6 +16,8 @@ const vxlan = (publicIp: string, mac: string): LeaseAttrs => ({
 });
 
 const OWN = subnets('10.5.1.0/24');
+const retryable = (message: string): Error =>
+  new FlannelError('IP_COMMAND_FAILED', message, { disposition: 'retry' });
 const A = subnets('10.5.2.0/24');
 const B = subnets('10.5.3.0/24');
 const C = subnets('10.5.4.0/24');
@@ -105,25 +108,94 @@ function start(options: { clock?: Clock; reconcileIntervalMs?: number } = {}) {
   const logger = createRecordingLogger();
   const clock = options.clock ?? new ManualClock();
   const abort = new AbortController();
+  const recorded = { changes: 0, repairs: 0, delays: [] as number[], rejected: [] as string[] };
+  const metrics: DataPlaneMetrics = {
+    kernelChanges: (n) => (recorded.changes += n),
+    repairs: (n) => (recorded.repairs += n),
+    eventToKernel: (s) => recorded.delays.push(s),
+    leaseRejected: (r) => recorded.rejected.push(r),
+  };
+  const sync = new DataPlaneSync({
+    store,
+    dataPlane,
+    own,
+    backendType: 'vxlan',
+    network: { ipv4: NETWORK },
+    reconcileIntervalMs: options.reconcileIntervalMs ?? 60_000,
+    clock,
+    logger,
+    metrics,
+  });
+  /** Runs the three tasks as the agent does: the kernel watch after the first pass. */
   const launch = (): Promise<void> => {
-    const done = runDataPlane({
-      store,
-      dataPlane,
-      own,
-      backendType: 'vxlan',
-      network: { ipv4: NETWORK },
-      reconcileIntervalMs: options.reconcileIntervalMs ?? 60_000,
-      clock,
-      logger,
-      signal: abort.signal,
-    });
+    const signal = abort.signal;
+    const done = Promise.all([
+      sync.watchPeers(signal),
+      sync.run(signal),
+      Promise.race([
+        sync.firstPass,
+        new Promise<void>((r) => signal.addEventListener('abort', () => r())),
+      ]).then(() => (signal.aborted ? undefined : sync.watchKernel(signal))),
+    ]).then(() => undefined);
     running.push({ abort, done });
     return done;
   };
-  return { store, dataPlane, logger, abort, launch, calls: dataPlane.calls };
+  return { store, dataPlane, logger, abort, launch, calls: dataPlane.calls, sync, recorded, clock };
 }
 
-describe('runDataPlane', () => {
+describe('DataPlaneSync', () => {
+  it('records kernel changes and the time from lease event to kernel, and reports its state', async () => {
+    const t = start();
+    void t.launch();
+    await waitUntil(() => t.sync.state().inSync, 'the first pass');
+    expect(t.sync.state()).toMatchObject({ inSync: true, knownPeers: 1 });
+    expect(t.recorded.changes).toBe(1);
+    expect(t.recorded.delays).toEqual([0]);
+    (t.clock as ManualClock).advance(0);
+    t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
+    await waitUntil(() => t.recorded.delays.length === 2, 'the lease event to be programmed');
+    expect(t.recorded.changes).toBe(3);
+    t.store.put(C, vxlan('192.0.2.10', 'aa:bb:cc:dd:ee:03'));
+    await waitUntil(() => t.recorded.rejected.length === 2, 'the rejection');
+    // The listing's host-gw lease first, then the one that claims our public IP.
+    expect(t.recorded.rejected).toEqual([
+      'BackendType is not the backend of this network',
+      'PublicIP is our own public IP',
+    ]);
+  });
+
+  it('ends with a permanent error instead of retrying it for ever (the supervisor stops the agent)', async () => {
+    const t = start();
+    t.dataPlane.failures.push(
+      new FlannelError(
+        'VTEP_MAC_CHANGED',
+        'flannel.1 has MAC aa:aa:aa:aa:aa:aa but our lease advertises …',
+      ),
+    );
+    const signal = t.abort.signal;
+    const watch = t.sync.watchPeers(signal);
+    await expect(t.sync.run(signal)).rejects.toMatchObject({ code: 'VTEP_MAC_CHANGED' });
+    expect(t.calls).toHaveLength(1);
+    t.abort.abort();
+    await watch;
+  });
+
+  it('ends the peer watch with a restart error when the stream ends; run again, it re-lists', async () => {
+    const t = start();
+    const signal = t.abort.signal;
+    const loop = t.sync.run(signal);
+    const watch = t.sync.watchPeers(signal);
+    await waitUntil(() => t.calls.length >= 1, 'the first pass');
+    t.store.endWatches();
+    await expect(watch).rejects.toMatchObject({ code: 'TASK_ENDED', disposition: 'restart' });
+    // Meanwhile a peer arrives that no watch saw; the restarted watch's listing brings it.
+    t.store.put(C, vxlan('192.0.2.13', 'aa:bb:cc:dd:ee:03'));
+    const again = t.sync.watchPeers(signal);
+    await waitUntil(() => t.calls.some((c) => c.peers.includes('10.5.4.0/24')), 'the re-list');
+    t.abort.abort();
+    await Promise.all([loop, again]);
+  });
+
   it('starts with a full sync of the listed peers, without our own or other backends’ leases', async () => {
     const t = start();
     void t.launch();
@@ -242,7 +314,7 @@ describe('runDataPlane', () => {
     void t.launch();
     await waitUntil(() => t.calls.length >= 1, 'the first sync');
 
-    t.dataPlane.failures.push(new Error('ip -force -batch - failed (exit 1): no such device'));
+    t.dataPlane.failures.push(retryable('ip -force -batch - failed (exit 1): no such device'));
     t.store.put(B, vxlan('192.0.2.12', 'aa:bb:cc:dd:ee:02'));
     await waitUntil(
       () => t.logger.lines.some((l) => l.message === 'data plane sync failed; retrying'),
@@ -260,7 +332,7 @@ describe('runDataPlane', () => {
   it('logs a repeated failure once, and logs when the data plane is back in sync', async () => {
     const clock = new ManualClock();
     const t = start({ clock });
-    const boom = (): Error => new Error('bridge -force -batch - failed (exit 1)');
+    const boom = (): Error => retryable('bridge -force -batch - failed (exit 1)');
     t.dataPlane.failures.push(boom(), boom());
     void t.launch();
     await waitUntil(() => t.calls.length >= 1, 'the first sync');
