@@ -48,6 +48,12 @@ export interface AgentStatus {
     readonly path: string;
     readonly values?: Readonly<Record<string, string>>;
   };
+  /**
+   * What the producer could not read or had to assume, one sentence each (e.g. `no subnet file at
+   * /run/flannel/subnet.env`, or, from `flanneld status`, why it read directly instead of asking the
+   * agent). Absent when there is nothing to say.
+   */
+  readonly notes?: readonly string[];
 }
 
 /** Our lease, as held. */

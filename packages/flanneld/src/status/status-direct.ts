@@ -1,0 +1,161 @@
+import { errorMessage, formatCidr, isReservation, sameSubnets } from '@flannel-ts/core';
+import type { Cidr } from '@flannel-ts/core';
+import type { IpRunner } from '@flannel-ts/backend';
+import { parseEnvLines, parseSubnetEnv } from '@flannel-ts/docker';
+import type { LeaseStore, StoredLease } from '@flannel-ts/subnet';
+import type { Config } from '../config';
+import { readEtcd } from './status-etcd';
+import type { EtcdRead } from './status-etcd';
+import { readKernel } from './status-kernel';
+import type { KernelRead } from './status-kernel';
+import type { AgentStatus, LeaseStatus } from './status-model';
+import { classifyPeers, vxlanDevice } from './status-peers';
+import type { TrafficRulesReader } from './status-traffic';
+
+/** The seams the direct reading goes through (real ones in the CLI, fakes in tests). */
+export interface DirectSources {
+  /** The etcd store, or why it could not even be set up (e.g. an unreadable --etcd-cafile). */
+  readonly store: LeaseStore | { readonly error: string };
+  readonly ip: IpRunner;
+  readonly traffic: TrafficRulesReader;
+  /** A file's text; undefined when it does not exist. Rejects on other errors. */
+  readonly readFile: (path: string) => Promise<string | undefined>;
+}
+
+/** Everything read, before it is put together (see {@link assembleDirectStatus}). */
+export interface DirectReads {
+  readonly etcd: EtcdRead;
+  readonly kernel: KernelRead;
+  readonly subnetFileText: string | undefined;
+  readonly traffic: { readonly rules: readonly string[]; readonly error?: string };
+  readonly problems: readonly string[];
+}
+
+/**
+ * Our lease: the one whose PublicIP is this host's public IP (`--public-ip`, else the external
+ * interface's address), preferring the subnet file's subnet among several; failing that, the
+ * lease of the subnet file's subnet (the agent wrote the file from its lease).
+ */
+export function findOwnLease(
+  leases: readonly StoredLease[],
+  publicIp: string | undefined,
+  fileSubnet: Cidr | undefined,
+): StoredLease | undefined {
+  const ofFile = (l: StoredLease): boolean =>
+    fileSubnet !== undefined && sameSubnets(l.subnets, { ipv4: fileSubnet });
+  const byIp = leases.filter((l) => publicIp !== undefined && l.attrs.publicIp === publicIp);
+  return byIp.find(ofFile) ?? byIp[0] ?? leases.find(ofFile);
+}
+
+function trafficMode(config: Config, etcd: EtcdRead): AgentStatus['traffic']['mode'] {
+  if (!config.ipMasq && !config.iptablesForwardRules) return 'off';
+  return etcd.reachable && etcd.network?.enableNftables ? 'nftables' : 'iptables';
+}
+
+/** Puts what was read together into the status document (`source: 'direct'`). Pure. */
+export function assembleDirectStatus(
+  config: Config,
+  reads: DirectReads,
+  version: string,
+): AgentStatus {
+  const { etcd, kernel } = reads;
+  const notes = [...reads.problems, ...kernel.problems];
+  const text = reads.subnetFileText;
+  const file = text === undefined ? undefined : parseSubnetEnv(text);
+  const fileVars = text === undefined ? undefined : parseEnvLines(text).vars;
+  const publicIp = config.publicIp ?? kernel.iface?.publicIp;
+  const network = etcd.reachable ? etcd.network : undefined;
+  const own = etcd.reachable
+    ? findOwnLease(etcd.listing.leases, publicIp, file?.subnet)
+    : undefined;
+  if (etcd.reachable && etcd.configProblem) notes.push(etcd.configProblem);
+  if (etcd.reachable && !own) {
+    const fileSubnet = file?.subnet ? formatCidr(file.subnet) : 'none';
+    notes.push(
+      `no lease in etcd carries this host's public IP ${publicIp ?? '(unknown)'} or the subnet ` +
+        `file's subnet (${fileSubnet}); peers are listed without validation`,
+    );
+  }
+  if (reads.traffic.error) notes.push(`traffic rules: ${reads.traffic.error}`);
+  const mtu = Number(fileVars?.get('FLANNEL_MTU'));
+  const peers = etcd.reachable
+    ? classifyPeers({ ...etcd.listing, own, network, iface: kernel.iface, routes: kernel.routes })
+    : [];
+  return {
+    source: 'direct',
+    version,
+    ...(own ? { lease: leaseStatus(own) } : {}),
+    ...(network
+      ? {
+          backend: {
+            type: network.backend.type,
+            ...(network.backend.type === 'vxlan' ? { device: vxlanDevice(network).device } : {}),
+            ...(Number.isInteger(mtu) && mtu > 0 ? { mtu } : {}),
+            ...(own?.attrs.backendData === undefined ? {} : { data: own.attrs.backendData }),
+          },
+        }
+      : {}),
+    peers,
+    traffic: { mode: trafficMode(config, etcd), rules: reads.traffic.rules },
+    etcd: {
+      endpoints: config.etcd.endpoints,
+      reachable: etcd.reachable,
+      ...(etcd.reachable ? {} : { lastError: etcd.error }),
+    },
+    subnetFile: {
+      path: config.subnetFile,
+      ...(fileVars === undefined ? {} : { values: Object.fromEntries(fileVars) }),
+    },
+    ...(notes.length > 0 ? { notes } : {}),
+  };
+}
+
+function leaseStatus(own: StoredLease): LeaseStatus {
+  return {
+    subnet: formatCidr(own.subnets.ipv4),
+    ...(own.subnets.ipv6 ? { ipv6Subnet: formatCidr(own.subnets.ipv6) } : {}),
+    publicIp: own.attrs.publicIp,
+    ...(own.attrs.publicIpv6 ? { publicIpv6: own.attrs.publicIpv6 } : {}),
+    kind: isReservation(own) ? 'reservation' : 'lease',
+  };
+}
+
+/**
+ * Reads etcd (config and leases), the subnet file, the kernel (interface and routes) and the
+ * traffic rules without the agent, and says what it found. Never throws: what cannot be read is
+ * shown (etcd unreachable, a missing file) in the document.
+ */
+export async function collectDirectStatus(
+  config: Config,
+  sources: DirectSources,
+  version: string,
+  signal?: AbortSignal,
+): Promise<AgentStatus> {
+  const problems: string[] = [];
+  const { store } = sources;
+  const [etcd, kernel, subnetFileText] = await Promise.all([
+    'error' in store
+      ? Promise.resolve<EtcdRead>({ reachable: false, error: store.error })
+      : readEtcd(store, signal),
+    readKernel(config, sources.ip, signal),
+    sources.readFile(config.subnetFile).then(
+      (text) => {
+        if (text === undefined) problems.push(`no subnet file at ${config.subnetFile}`);
+        return text;
+      },
+      (err: unknown) => {
+        problems.push(`cannot read the subnet file ${config.subnetFile}: ${errorMessage(err)}`);
+        return undefined;
+      },
+    ),
+  ]);
+  const mode = trafficMode(config, etcd);
+  const traffic =
+    mode === 'off'
+      ? { rules: [] }
+      : await sources.traffic.read(mode, signal).then(
+          (rules) => ({ rules }),
+          (err: unknown) => ({ rules: [], error: errorMessage(err) }),
+        );
+  return assembleDirectStatus(config, { etcd, kernel, subnetFileText, traffic, problems }, version);
+}

@@ -1,0 +1,40 @@
+import { errorMessage } from '@flannel-ts/core';
+import { CONFIG_NOT_FOUND, formatConfigIssue, parseNetworkConfig } from '@flannel-ts/subnet';
+import type { LeaseListing, LeaseStore, NetworkConfig } from '@flannel-ts/subnet';
+
+/** What etcd said: the network config (or what is wrong with it) and every lease, or no answer. */
+export type EtcdRead =
+  | {
+      readonly reachable: true;
+      /** The valid network config; undefined when it is missing or invalid (`configProblem`). */
+      readonly network: NetworkConfig | undefined;
+      readonly configProblem?: string;
+      readonly listing: LeaseListing;
+    }
+  | { readonly reachable: false; readonly error: string };
+
+/**
+ * Reads the network config and every lease (one range read) from the store, as the agent would
+ * (the same parser, the same lease reading). A store that cannot be reached, or that refuses us
+ * (credentials, TLS), is an answer (`reachable: false` with the error), not an exception: the
+ * status command shows it.
+ */
+export async function readEtcd(store: LeaseStore, signal?: AbortSignal): Promise<EtcdRead> {
+  try {
+    const [config, listing] = await Promise.all([
+      store.getNetworkConfig(signal),
+      store.list(signal),
+    ]);
+    if (config.kind === 'missing') {
+      return { reachable: true, network: undefined, configProblem: CONFIG_NOT_FOUND, listing };
+    }
+    const parsed = parseNetworkConfig(config.text);
+    if (!parsed.ok) {
+      const configProblem = `invalid network config: ${parsed.issues.map(formatConfigIssue).join('; ')}`;
+      return { reachable: true, network: undefined, configProblem, listing };
+    }
+    return { reachable: true, network: parsed.config, listing };
+  } catch (err) {
+    return { reachable: false, error: errorMessage(err) };
+  }
+}

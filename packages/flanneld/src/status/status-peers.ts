@@ -1,0 +1,115 @@
+import { formatCidr, jsonField, sameSubnets } from '@flannel-ts/core';
+import type { Lease } from '@flannel-ts/core';
+import { hostGwPeerEntries, vxlanPeerEntries } from '@flannel-ts/backend';
+import type { PeerEntries, RouteEntry } from '@flannel-ts/backend';
+import { validatePeerLease } from '@flannel-ts/subnet';
+import type { LeaseRejection, NetworkConfig, SkippedKey, StoredLease } from '@flannel-ts/subnet';
+import type { InterfaceChoice } from '../interface-selection';
+import type { IpRoute } from '../network-inventory';
+import type { PeerStatus } from './status-model';
+
+/** What the peers are judged from, read directly from etcd and the kernel. */
+export interface PeerInput {
+  readonly leases: readonly StoredLease[];
+  /** Keys that could not be read as leases: listed as rejected. */
+  readonly skipped: readonly SkippedKey[];
+  /** Our lease; without it peers are not validated (validation needs our subnet and IP). */
+  readonly own: StoredLease | undefined;
+  readonly network: NetworkConfig | undefined;
+  readonly iface: InterfaceChoice | undefined;
+  /** The kernel's IPv4 routes; undefined when they could not be read. */
+  readonly routes: readonly IpRoute[] | undefined;
+}
+
+/** `field rule: detail`, the words the agent's rejection warnings use. */
+export function describeRejection(r: LeaseRejection): string {
+  return `${r.field} ${r.rule}${r.detail === undefined ? '' : `: ${r.detail}`}`;
+}
+
+/** The VNI and device the vxlan backend uses with this network config (VNI 1 by default). */
+export function vxlanDevice(network: NetworkConfig): { vni: number; device: string } {
+  const raw = jsonField(network.backend.options, 'VNI');
+  const vni = typeof raw === 'number' ? raw : 1;
+  return { vni, device: `flannel.${vni}` };
+}
+
+/**
+ * What the backend of this network would program for one peer, with the backends' own pure
+ * functions, so "skipped" means what it means in the agent (another VNI, not on-link…).
+ */
+function entriesFor(lease: Lease, network: NetworkConfig, iface: InterfaceChoice): PeerEntries {
+  const connected = iface.connected ?? [];
+  switch (network.backend.type) {
+    case 'vxlan': {
+      const { vni, device } = vxlanDevice(network);
+      const directRouting = jsonField(network.backend.options, 'DirectRouting') === true;
+      const topo = { device, externalDevice: iface.name, connected, directRouting, vni };
+      return vxlanPeerEntries(lease, topo);
+    }
+    case 'host-gw':
+      return hostGwPeerEntries(lease, iface.name, connected);
+    case 'alloc':
+      return { skip: 'the alloc backend programs no data path' };
+    default:
+      return { skip: `backend ${JSON.stringify(network.backend.type)} is not one this agent runs` };
+  }
+}
+
+function hasRoute(routes: readonly IpRoute[], want: RouteEntry): boolean {
+  // ip prints a host route's dst without its /32.
+  const dst = (r: IpRoute): string | undefined =>
+    r.dst === undefined || r.dst.includes('/') ? r.dst : `${r.dst}/32`;
+  return routes.some(
+    (r) => dst(r) === want.dst && r.gateway === want.gateway && r.dev === want.dev,
+  );
+}
+
+function judge(lease: StoredLease, input: PeerInput): Pick<PeerStatus, 'state' | 'reason'> {
+  const { network, own, iface, routes } = input;
+  if (!network) return { state: 'pending', reason: 'the network config is missing or invalid' };
+  if (own) {
+    const rejection = validatePeerLease(lease, {
+      network: { ipv4: network.ipv4, ipv6: network.ipv6 },
+      own: { subnets: own.subnets, publicIp: own.attrs.publicIp },
+      backendType: network.backend.type,
+    });
+    if (rejection) return { state: 'rejected', reason: describeRejection(rejection) };
+  }
+  if (!iface) return { state: 'pending', reason: 'the external interface is unknown' };
+  const entries = entriesFor(lease, network, iface);
+  if ('skip' in entries) return { state: 'skipped', reason: entries.skip };
+  if (!routes) return { state: 'pending', reason: 'the kernel routes could not be read' };
+  const missing = entries.routes.filter((r) => !hasRoute(routes, r));
+  if (missing.length === 0) return { state: 'programmed' };
+  const what = missing.map((r) => `${r.dst} via ${r.gateway} dev ${r.dev}`).join(', ');
+  return { state: 'pending', reason: `no route ${what} in the kernel` };
+}
+
+/**
+ * Every other host's lease and what this host does with it, judged purely from what was read: a
+ * lease failing the agent's validation is `rejected`, one its backend leaves out is `skipped`,
+ * one whose route is in the kernel (vxlan: via the subnet address on `flannel.<VNI>`; host-gw:
+ * via its public IP) is `programmed`, anything else `pending` with what is missing. Unreadable
+ * keys are `rejected` too. Sorted by subnet key as listed.
+ */
+export function classifyPeers(input: PeerInput): PeerStatus[] {
+  const peers = input.leases
+    .filter((l) => !input.own || !sameSubnets(l.subnets, input.own.subnets))
+    .map((lease): PeerStatus => {
+      const { subnets, attrs } = lease;
+      return {
+        subnet: formatCidr(subnets.ipv4),
+        ...(subnets.ipv6 ? { ipv6Subnet: formatCidr(subnets.ipv6) } : {}),
+        publicIp: attrs.publicIp,
+        ...(attrs.backendType === undefined ? {} : { backendType: attrs.backendType }),
+        ...judge(lease, input),
+      };
+    });
+  const unreadable = input.skipped.map((k): PeerStatus => ({
+    subnet: k.key.slice(k.key.lastIndexOf('/') + 1),
+    publicIp: '',
+    state: 'rejected',
+    reason: describeRejection(k),
+  }));
+  return [...peers, ...unreadable];
+}

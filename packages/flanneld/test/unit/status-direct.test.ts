@@ -1,0 +1,295 @@
+import { parseCidr } from '@flannel-ts/core';
+import type { Cidr, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
+import { FakeIpRunner } from '@flannel-ts/backend/testing';
+import { StoreUnavailableError } from '@flannel-ts/subnet';
+import { InMemoryLeaseStore } from '@flannel-ts/subnet/testing';
+import { parseConfig } from '../../src/config';
+import type { Config } from '../../src/config';
+import { collectDirectStatus } from '../../src/status/status-direct';
+import type { DirectSources } from '../../src/status/status-direct';
+import type { TrafficRulesReader } from '../../src/status/status-traffic';
+import { statusVerdict } from '../../src/status/status-render';
+
+const subnets = (v4: string): SubnetPair => ({ ipv4: parseCidr(v4) as Cidr });
+const vxlan = (publicIp: string, mac: string, vni = 1): LeaseAttrs => ({
+  publicIp,
+  publicIpv6: null,
+  backendType: 'vxlan',
+  backendData: { VNI: vni, VtepMAC: mac },
+});
+const hostGw = (publicIp: string): LeaseAttrs => ({
+  publicIp,
+  publicIpv6: null,
+  backendType: 'host-gw',
+});
+
+const SUBNET_FILE = '/run/flannel/subnet.env';
+const FILE_TEXT =
+  'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n';
+// This host: eth0 10.99.0.1/24, default route via 10.99.0.254.
+const ADDRS = JSON.stringify([
+  {
+    ifindex: 1,
+    ifname: 'lo',
+    mtu: 65536,
+    addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }],
+  },
+  {
+    ifindex: 2,
+    ifname: 'eth0',
+    mtu: 1500,
+    addr_info: [{ family: 'inet', local: '10.99.0.1', prefixlen: 24 }],
+  },
+]);
+const DEFAULT = JSON.stringify([{ dst: 'default', gateway: '10.99.0.254', dev: 'eth0' }]);
+const route = (dst: string, gateway: string, dev: string, onlink = true): object => ({
+  dst,
+  gateway,
+  dev,
+  ...(onlink ? { flags: ['onlink'] } : {}),
+});
+
+function config(argv: readonly string[] = []): Config {
+  const parsed = parseConfig({
+    argv: ['--etcd-endpoints=http://10.99.0.254:2379', ...argv],
+    env: {},
+  });
+  if (parsed.kind !== 'run') throw new Error(`bad test config: ${parsed.stderr ?? ''}`);
+  return parsed.config;
+}
+
+function kernel(routes: readonly object[]): FakeIpRunner {
+  return new FakeIpRunner({
+    answers: {
+      '-json addr show': ADDRS,
+      '-4 -json route show default': DEFAULT,
+      '-4 -json route show': JSON.stringify([
+        { dst: 'default', gateway: '10.99.0.254', dev: 'eth0' },
+        { dst: '10.99.0.0/24', dev: 'eth0', prefsrc: '10.99.0.1' },
+        ...routes,
+      ]),
+    },
+  });
+}
+
+const FWD_RULES = [
+  '-t filter -A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+  '-t filter -A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+];
+const traffic: TrafficRulesReader = { read: () => Promise.resolve(FWD_RULES) };
+
+function sources(store: DirectSources['store'], ip: FakeIpRunner, file = FILE_TEXT): DirectSources {
+  return {
+    store,
+    ip,
+    traffic,
+    readFile: (path) => Promise.resolve(path === SUBNET_FILE ? file : undefined),
+  };
+}
+
+describe('collectDirectStatus (flanneld status without an agent)', () => {
+  let store: InMemoryLeaseStore;
+  beforeEach(() => {
+    store = new InMemoryLeaseStore();
+    store.setConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}');
+    store.put(subnets('10.5.1.0/24'), vxlan('10.99.0.1', 'aa:aa:aa:aa:aa:01'));
+    store.put(subnets('10.5.2.0/24'), vxlan('10.99.0.2', 'aa:aa:aa:aa:aa:02'));
+    store.put(subnets('10.5.3.0/24'), vxlan('10.99.0.3', 'aa:aa:aa:aa:aa:03'));
+  });
+
+  it('finds our lease by this host’s address and calls a vxlan peer programmed when its onlink route is on flannel.1', async () => {
+    const ip = kernel([
+      route('10.5.2.0/24', '10.5.2.0', 'flannel.1'),
+      route('10.5.3.0/24', '10.5.3.0', 'flannel.1'),
+    ]);
+    const status = await collectDirectStatus(config(), sources(store, ip), 'v0.1.0');
+    expect(status).toEqual({
+      source: 'direct',
+      version: 'v0.1.0',
+      lease: { subnet: '10.5.1.0/24', publicIp: '10.99.0.1', kind: 'lease' },
+      backend: {
+        type: 'vxlan',
+        device: 'flannel.1',
+        mtu: 1450,
+        data: { VNI: 1, VtepMAC: 'aa:aa:aa:aa:aa:01' },
+      },
+      peers: [
+        { subnet: '10.5.2.0/24', publicIp: '10.99.0.2', backendType: 'vxlan', state: 'programmed' },
+        { subnet: '10.5.3.0/24', publicIp: '10.99.0.3', backendType: 'vxlan', state: 'programmed' },
+      ],
+      traffic: { mode: 'iptables', rules: FWD_RULES },
+      etcd: { endpoints: ['http://10.99.0.254:2379'], reachable: true },
+      subnetFile: {
+        path: SUBNET_FILE,
+        values: {
+          FLANNEL_NETWORK: '10.5.0.0/16',
+          FLANNEL_SUBNET: '10.5.1.1/24',
+          FLANNEL_MTU: '1450',
+          FLANNEL_IPMASQ: 'false',
+        },
+      },
+    });
+    expect(statusVerdict(status, Date.now()).ok).toBe(true);
+  });
+
+  it('says which route is missing, and is not OK, while a peer is not programmed', async () => {
+    const ip = kernel([route('10.5.2.0/24', '10.5.2.0', 'flannel.1')]);
+    const status = await collectDirectStatus(config(), sources(store, ip), 'v0.1.0');
+    expect(status.peers[1]).toEqual({
+      subnet: '10.5.3.0/24',
+      publicIp: '10.99.0.3',
+      backendType: 'vxlan',
+      state: 'pending',
+      reason: 'no route 10.5.3.0/24 via 10.5.3.0 dev flannel.1 in the kernel',
+    });
+    expect(statusVerdict(status, Date.now()).ok).toBe(false);
+  });
+
+  it('does not count a route through the wrong device or gateway as programmed', async () => {
+    const ip = kernel([
+      route('10.5.2.0/24', '10.5.2.0', 'eth0'),
+      route('10.5.3.0/24', '10.5.3.1', 'flannel.1'),
+    ]);
+    const status = await collectDirectStatus(config(), sources(store, ip), 'v0.1.0');
+    expect(status.peers.map((p) => p.state)).toEqual(['pending', 'pending']);
+  });
+
+  it('lists rejected and skipped peers with the agent’s reasons, and they do not make it NOT OK', async () => {
+    store.put(subnets('10.5.4.0/24'), vxlan('10.99.0.1', 'aa:aa:aa:aa:aa:04'));
+    store.put(subnets('10.5.5.0/24'), vxlan('10.99.0.5', 'aa:aa:aa:aa:aa:05', 7));
+    store.putRaw('10.5.6.5-24', '{"PublicIP":"10.99.0.6"}');
+    const ip = kernel([
+      route('10.5.2.0/24', '10.5.2.0', 'flannel.1'),
+      route('10.5.3.0/24', '10.5.3.0', 'flannel.1'),
+    ]);
+    const status = await collectDirectStatus(config(), sources(store, ip), 'v0.1.0');
+    expect(status.peers.slice(2)).toEqual([
+      {
+        subnet: '10.5.4.0/24',
+        publicIp: '10.99.0.1',
+        backendType: 'vxlan',
+        state: 'rejected',
+        reason: 'PublicIP is our own public IP: 10.99.0.1',
+      },
+      {
+        subnet: '10.5.5.0/24',
+        publicIp: '10.99.0.5',
+        backendType: 'vxlan',
+        state: 'skipped',
+        reason: 'its BackendData.VNI 7 is not ours (1)',
+      },
+      {
+        subnet: '10.5.6.5-24',
+        publicIp: '',
+        state: 'rejected',
+        reason: "key has host bits set: the subnet's key is 10.5.6.0-24",
+      },
+    ]);
+    expect(statusVerdict(status, Date.now()).ok).toBe(true);
+  });
+
+  it('checks host-gw peers by their route via the peer’s public IP on the external interface', async () => {
+    const gw = new InMemoryLeaseStore();
+    gw.setConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}');
+    gw.put(subnets('10.5.1.0/24'), hostGw('10.99.0.1'));
+    gw.put(subnets('10.5.2.0/24'), hostGw('10.99.0.2'));
+    gw.put(subnets('10.5.3.0/24'), hostGw('192.0.2.3'));
+    const ip = kernel([route('10.5.2.0/24', '10.99.0.2', 'eth0', false)]);
+    const status = await collectDirectStatus(config(), sources(gw, ip), 'v0.1.0');
+    expect(status.backend).toEqual({ type: 'host-gw', mtu: 1450 });
+    expect(status.peers.map((p) => [p.subnet, p.state, p.reason])).toEqual([
+      ['10.5.2.0/24', 'programmed', undefined],
+      [
+        '10.5.3.0/24',
+        'skipped',
+        'its public IP is not on a network directly connected to eth0; host-gw needs all hosts on one L2 segment (use vxlan)',
+      ],
+    ]);
+  });
+
+  it('takes --public-ip as this host’s public IP', async () => {
+    store.put(subnets('10.5.9.0/24'), vxlan('203.0.113.9', 'aa:aa:aa:aa:aa:09'));
+    const ip = kernel([]);
+    const status = await collectDirectStatus(
+      config(['--public-ip=203.0.113.9']),
+      sources(store, ip, ''),
+      'v0.1.0',
+    );
+    expect(status.lease?.subnet).toBe('10.5.9.0/24');
+  });
+
+  it('falls back to the subnet file’s subnet when no lease carries our address, and says a reservation is one', async () => {
+    const other = new InMemoryLeaseStore();
+    other.setConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}');
+    other.put(subnets('10.5.1.0/24'), vxlan('198.51.100.1', 'aa:aa:aa:aa:aa:01'), { ttl: false });
+    const status = await collectDirectStatus(config(), sources(other, kernel([])), 'v0.1.0');
+    expect(status.lease).toEqual({
+      subnet: '10.5.1.0/24',
+      publicIp: '198.51.100.1',
+      kind: 'reservation',
+    });
+  });
+
+  it('shows an unreachable etcd (and the subnet file and kernel it could read) instead of failing', async () => {
+    store.failNext.push(
+      new StoreUnavailableError(
+        'cannot list leases on etcd at http://10.99.0.254:2379: connect ECONNREFUSED',
+      ),
+    );
+    const status = await collectDirectStatus(config(), sources(store, kernel([])), 'v0.1.0');
+    expect(status.etcd).toEqual({
+      endpoints: ['http://10.99.0.254:2379'],
+      reachable: false,
+      lastError: 'cannot list leases on etcd at http://10.99.0.254:2379: connect ECONNREFUSED',
+    });
+    expect(status.lease).toBeUndefined();
+    expect(status.peers).toEqual([]);
+    expect(status.subnetFile.values?.['FLANNEL_SUBNET']).toBe('10.5.1.1/24');
+    const verdict = statusVerdict(status, Date.now());
+    expect(verdict).toEqual({
+      ok: false,
+      line: 'NOT OK (read directly, no agent): no lease; peers 0/0 programmed; etcd UNREACHABLE',
+    });
+  });
+
+  it('reports a missing config, a missing subnet file and unreadable routes as notes', async () => {
+    const empty = new InMemoryLeaseStore();
+    const ip = new FakeIpRunner({
+      answers: { '-json addr show': ADDRS, '-4 -json route show default': DEFAULT },
+    });
+    const status = await collectDirectStatus(
+      config(),
+      { ...sources(empty, ip), readFile: () => Promise.resolve(undefined) },
+      'v0.1.0',
+    );
+    expect(status.notes).toEqual([
+      `no subnet file at ${SUBNET_FILE}`,
+      expect.stringMatching(/^cannot read the routes: ip -4 -json route show failed/),
+      'flannel config not found in etcd store. Did you create your config using etcdv3 API?',
+      "no lease in etcd carries this host's public IP 10.99.0.1 or the subnet file's subnet (none); peers are listed without validation",
+    ]);
+    expect(status.backend).toBeUndefined();
+  });
+
+  it('reads no traffic rules when neither --ip-masq nor forward rules are on', async () => {
+    const read = jest.fn(traffic.read);
+    const status = await collectDirectStatus(
+      config(['--iptables-forward-rules=false']),
+      { ...sources(store, kernel([])), traffic: { read } },
+      'v0.1.0',
+    );
+    expect(status.traffic).toEqual({ mode: 'off', rules: [] });
+    expect(read).not.toHaveBeenCalled();
+  });
+
+  it('reads nftables rules when the network config says EnableNFTables', async () => {
+    store.setConfig('{"Network":"10.5.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}');
+    const read = jest.fn((mode: 'iptables' | 'nftables') => Promise.resolve([`${mode} rule`]));
+    const status = await collectDirectStatus(
+      config(),
+      { ...sources(store, kernel([])), traffic: { read } },
+      'v0.1.0',
+    );
+    expect(status.traffic).toEqual({ mode: 'nftables', rules: ['nftables rule'] });
+  });
+});
