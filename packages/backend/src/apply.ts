@@ -3,6 +3,7 @@ import { IpCommandError } from './ip-runner';
 import { BULK_BATCH_LINES } from './kernel/iproute2-runner';
 import type { KernelMonitor } from './kernel/kernel-monitor';
 import type { IpRunner } from './ip-runner';
+import { BLACKHOLE_METRIC } from './kernel-state';
 import type { DataPlaneOp } from './plan';
 
 /** The two iproute2 binaries the data plane is programmed with. */
@@ -42,6 +43,16 @@ export function opLine(o: DataPlaneOp): { tool: 'ip' | 'bridge'; line: string } 
         tool: 'bridge',
         line: `fdb del ${o.entry.mac} dev ${o.entry.dev} dst ${o.entry.dst} self`,
       };
+    // Main table, proto boot, scope global: iproute2's defaults, as upstream's netlink call. The
+    // metric (our mark) is in both lines: `replace` then only ever takes our slot, never the
+    // metric-0 route of Docker's bridge, and `del` only ever removes ours.
+    case 'replace-blackhole':
+      return {
+        tool: 'ip',
+        line: `route replace blackhole ${o.entry.dst} metric ${BLACKHOLE_METRIC}`,
+      };
+    case 'delete-blackhole':
+      return { tool: 'ip', line: `route del blackhole ${o.entry.dst} metric ${BLACKHOLE_METRIC}` };
   }
 }
 

@@ -24,6 +24,18 @@ export interface BackendContext {
   readonly options: Readonly<Record<string, unknown>>;
   readonly logger: Logger;
   readonly runners: DataPlaneRunners;
+  /**
+   * `--ip-blackhole-route`: keep a blackhole route for our own IPv4 subnet, so traffic to its
+   * unused addresses is dropped instead of leaving by the default route (any backend, alloc too).
+   * When false, a blackhole route of ours left by an earlier run is removed at start (vxlan,
+   * host-gw; alloc then has no data plane and leaves it). Default false.
+   */
+  readonly blackholeRoute?: boolean | undefined;
+  /**
+   * The IPv4 subnet an earlier run held (the subnet file's `FLANNEL_SUBNET`), when known: if it is
+   * no longer ours, our blackhole route for it is removed at start.
+   */
+  readonly previousSubnet?: Cidr | undefined;
 }
 
 /** What a backend publishes in this host's lease (SPEC 1.3). */
@@ -71,7 +83,8 @@ export interface DataPlane {
 /**
  * A data-plane backend (flannel's `Backend` + `Network`). `register` prepares local devices and
  * returns what goes into our lease; `start` configures them for our leased subnet and returns the
- * data plane (none for `alloc`); `mtu` is what containers must use (`FLANNEL_MTU`).
+ * data plane (none for `alloc`, unless it keeps a blackhole route); `mtu` is what containers must
+ * use (`FLANNEL_MTU`).
  */
 export interface Backend {
   readonly type: string;

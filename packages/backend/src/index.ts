@@ -23,17 +23,28 @@ export type {
   ApplyReport,
   EntryKind,
   KernelTableOptions,
+  LocalEntries,
   Observation,
   OpFailure,
 } from './engine/kernel-table';
 export { createPeerDataPlane, KernelRejectedError } from './engine/peer-data-plane';
-export type { ManagedDevice, PeerDataPlaneOptions } from './engine/peer-data-plane';
+export type {
+  BlackholeRouteOptions,
+  ManagedDevice,
+  PeerDataPlaneOptions,
+} from './engine/peer-data-plane';
 export type { DataPlane, SyncReport } from './backend';
 export { BackendConfigError } from './backend-options';
 export { applyDataPlane } from './apply';
 export type { DataPlaneRunners } from './apply';
-export { EMPTY_STATE, makeState, stateSize } from './kernel-state';
-export type { DataPlaneState, FdbEntry, NeighbourEntry, RouteEntry } from './kernel-state';
+export { BLACKHOLE_METRIC, EMPTY_STATE, makeState, stateSize } from './kernel-state';
+export type {
+  BlackholeEntry,
+  DataPlaneState,
+  FdbEntry,
+  NeighbourEntry,
+  RouteEntry,
+} from './kernel-state';
 export { planDataPlane, sameEntry } from './plan';
 export type { DataPlaneOp } from './plan';
 export { observationOf, readDataPlaneState } from './read-state';

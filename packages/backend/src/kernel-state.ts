@@ -25,11 +25,34 @@ export interface FdbEntry {
   readonly dev: string;
 }
 
-/** Owned entries by key: routes by dst, neighbours by IP, FDB entries by MAC. */
+/**
+ * The metric of our blackhole routes, and the mark that tells them from anyone else's. Upstream
+ * (v0.27.1+, `--ip-blackhole-route`) adds `blackhole <subnet>` in the main table with the kernel's
+ * defaults (proto boot, scope global, metric 0); so do we, except for the metric. At metric 0 the
+ * route takes the very slot of the route Docker's bridge gets for the same subnet (`10.5.3.0/24 dev
+ * docker0 proto kernel`): `route replace` would delete Docker's route, and a blackhole added first
+ * shadows the bridge's route added later (both seen in a namespace). At the highest metric every
+ * other route for the subnet wins and the blackhole only takes what nothing else routes.
+ */
+export const BLACKHOLE_METRIC = 4294967295;
+
+/**
+ * `ip route`: `blackhole dst metric BLACKHOLE_METRIC` in the main table: traffic to addresses of
+ * our own subnet that no other route takes is dropped instead of leaving by the default route.
+ */
+export interface BlackholeEntry {
+  readonly dst: string;
+}
+
+/**
+ * Owned entries by key: routes by dst, neighbours by IP, FDB entries by MAC, blackhole routes by
+ * dst (a kind of their own: they live in another kernel slot than a gateway route to the same dst).
+ */
 export interface DataPlaneState {
   readonly routes: ReadonlyMap<string, RouteEntry>;
   readonly neighbours: ReadonlyMap<string, NeighbourEntry>;
   readonly fdb: ReadonlyMap<string, FdbEntry>;
+  readonly blackholes: ReadonlyMap<string, BlackholeEntry>;
 }
 
 /** Builds a state from entry lists (later duplicates win). */
@@ -37,11 +60,13 @@ export function makeState(
   routes: readonly RouteEntry[] = [],
   neighbours: readonly NeighbourEntry[] = [],
   fdb: readonly FdbEntry[] = [],
+  blackholes: readonly BlackholeEntry[] = [],
 ): DataPlaneState {
   return {
     routes: new Map(routes.map((r) => [r.dst, r])),
     neighbours: new Map(neighbours.map((n) => [n.ip, n])),
     fdb: new Map(fdb.map((f) => [f.mac, f])),
+    blackholes: new Map(blackholes.map((b) => [b.dst, b])),
   };
 }
 
@@ -50,5 +75,5 @@ export const EMPTY_STATE: DataPlaneState = makeState();
 
 /** Total number of entries. */
 export function stateSize(s: DataPlaneState): number {
-  return s.routes.size + s.neighbours.size + s.fdb.size;
+  return s.routes.size + s.neighbours.size + s.fdb.size + s.blackholes.size;
 }

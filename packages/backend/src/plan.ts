@@ -1,4 +1,10 @@
-import type { DataPlaneState, FdbEntry, NeighbourEntry, RouteEntry } from './kernel-state';
+import type {
+  BlackholeEntry,
+  DataPlaneState,
+  FdbEntry,
+  NeighbourEntry,
+  RouteEntry,
+} from './kernel-state';
 
 /** One change to the kernel. */
 export type DataPlaneOp =
@@ -7,7 +13,9 @@ export type DataPlaneOp =
   | { readonly op: 'replace-neighbour'; readonly entry: NeighbourEntry }
   | { readonly op: 'delete-neighbour'; readonly entry: NeighbourEntry }
   | { readonly op: 'replace-fdb'; readonly entry: FdbEntry }
-  | { readonly op: 'delete-fdb'; readonly entry: FdbEntry };
+  | { readonly op: 'delete-fdb'; readonly entry: FdbEntry }
+  | { readonly op: 'replace-blackhole'; readonly entry: BlackholeEntry }
+  | { readonly op: 'delete-blackhole'; readonly entry: BlackholeEntry };
 
 /** True when two entries of one kind are the same, field by field. */
 export function sameEntry<T extends object>(a: T, b: T): boolean {
@@ -33,18 +41,21 @@ function diff<T extends object>(
  * Pure. Order matters to the kernel and to traffic: FDB entries and neighbours first and routes
  * last, so a route never exists before the kernel can resolve its gateway (SPEC 4.1); removals run
  * routes first for the same reason. A peer whose VTEP MAC changed gets its new FDB entry and loses
- * the old one (SPEC D8).
+ * the old one (SPEC D8). Blackhole routes depend on nothing: they come first and go last.
  */
 export function planDataPlane(desired: DataPlaneState, actual: DataPlaneState): DataPlaneOp[] {
   const fdb = diff(desired.fdb, actual.fdb);
   const neigh = diff(desired.neighbours, actual.neighbours);
   const routes = diff(desired.routes, actual.routes);
+  const blackholes = diff(desired.blackholes, actual.blackholes);
   return [
+    ...blackholes.replace.map((entry) => ({ op: 'replace-blackhole' as const, entry })),
     ...fdb.replace.map((entry) => ({ op: 'replace-fdb' as const, entry })),
     ...neigh.replace.map((entry) => ({ op: 'replace-neighbour' as const, entry })),
     ...routes.replace.map((entry) => ({ op: 'replace-route' as const, entry })),
     ...routes.remove.map((entry) => ({ op: 'delete-route' as const, entry })),
     ...neigh.remove.map((entry) => ({ op: 'delete-neighbour' as const, entry })),
     ...fdb.remove.map((entry) => ({ op: 'delete-fdb' as const, entry })),
+    ...blackholes.remove.map((entry) => ({ op: 'delete-blackhole' as const, entry })),
   ];
 }

@@ -1,17 +1,14 @@
 import type { Lease, Logger } from '@flannel-ts/core';
-import type { DataPlaneState, FdbEntry, NeighbourEntry, RouteEntry } from '../kernel-state';
-import { makeState } from '../kernel-state';
+import type { BlackholeEntry, DataPlaneState } from '../kernel-state';
 import type { PeerEntries } from '../peer-entries';
 import { peerKey } from '../peer-entries';
 import { describePeer } from '../peers';
 import { planDataPlane, sameEntry } from '../plan';
 import type { DataPlaneOp } from '../plan';
+import { KINDS, keyOf, kindOf, stateOf, tables } from './entry-kinds';
+import type { Entry, EntryKind, Tables } from './entry-kinds';
 
-/** The three kinds of kernel entry a backend owns. */
-export type EntryKind = 'routes' | 'neighbours' | 'fdb';
-type Entry = RouteEntry | NeighbourEntry | FdbEntry;
-type Tables<T> = Record<EntryKind, T>;
-const KINDS: readonly EntryKind[] = ['routes', 'neighbours', 'fdb'];
+export type { EntryKind } from './entry-kinds';
 
 /** What the kernel was seen holding under one of our keys (from a monitor event). */
 export interface Observation {
@@ -39,6 +36,11 @@ export interface ApplyReport {
   readonly failures: readonly OpFailure[];
 }
 
+/** Entries the host itself wants, whatever the peers: the blackhole route of our subnet. */
+export interface LocalEntries {
+  readonly blackholes?: readonly BlackholeEntry[];
+}
+
 /** Options of {@link KernelTable}. */
 export interface KernelTableOptions {
   /** What one peer needs in the kernel, or why it is left out (the backend's only say). */
@@ -52,30 +54,16 @@ export interface KernelTableOptions {
 
 // A delete that finds nothing to delete has done its job.
 const ALREADY_GONE = /No such (process|file or directory)|Cannot find|not found/i;
-
-const tables = <T>(make: () => T): Tables<T> => ({
-  routes: make(),
-  neighbours: make(),
-  fdb: make(),
-});
-
-function keyOf(kind: EntryKind, e: Entry): string {
-  if (kind === 'routes') return (e as RouteEntry).dst;
-  if (kind === 'neighbours') return (e as NeighbourEntry).ip;
-  return (e as FdbEntry).mac;
-}
-
-function kindOf(op: DataPlaneOp): EntryKind {
-  if (op.op.endsWith('route')) return 'routes';
-  return op.op.endsWith('neighbour') ? 'neighbours' : 'fdb';
-}
+/** The owner of the host's own entries; a lease key never looks like this. */
+const LOCAL = '(local)';
 
 /**
  * The one kernel table of a backend, in the spirit of Calico Felix's route table: it holds the
  * desired entries (from peer leases), the only cache of what was applied, and a dirty set, and it
  * is the only caller of the applier. Lease changes and kernel events only record intent and mark
  * keys dirty; {@link apply} plans just the dirty keys with the pure planner and sends those lines.
- * A full pass ({@link resync}) reads the kernel into the cache and marks what differs.
+ * A full pass ({@link resync}) reads the kernel into the cache and marks what differs. Entries
+ * have owners: each peer (by lease key), and the host itself ({@link setLocal}).
  */
 export class KernelTable {
   private readonly desired = tables(() => new Map<string, Entry>());
@@ -83,10 +71,12 @@ export class KernelTable {
   private readonly dirty = tables(() => new Set<string>());
   /** Keys whose last apply failed; retried by the next full pass, not in a tight loop. */
   private readonly failed = tables(() => new Set<string>());
-  /** Which peer put each desired entry there (`kind key` → peer key). */
+  /** Which owner put each desired entry there (`kind key` → peer key, or {@link LOCAL}). */
   private readonly owner = new Map<string, string>();
   /** Per peer, the entries it wants, by kind. */
   private readonly peers = new Map<string, [EntryKind, Entry][]>();
+  /** The host's own entries. */
+  private local: [EntryKind, Entry][] = [];
   private readonly skipped = new Map<string, { reason: string; peer: string }>();
   /** Keys an observation changed while an apply was in flight: the apply must not overwrite. */
   private touched: Set<string> | undefined;
@@ -97,13 +87,7 @@ export class KernelTable {
   /** Records changed peers (lease key → lease, undefined when it left). Touches no kernel. */
   update(changes: Iterable<readonly [string, Lease | undefined]>): void {
     for (const [key, lease] of changes) {
-      for (const [kind, e] of this.peers.get(key) ?? []) {
-        const k = keyOf(kind, e);
-        if (this.owner.get(`${kind} ${k}`) !== key) continue;
-        this.owner.delete(`${kind} ${k}`);
-        this.desired[kind].delete(k);
-        this.dirty[kind].add(k);
-      }
+      this.release(key, this.peers.get(key) ?? []);
       this.peers.delete(key);
       const wants = lease ? this.options.entriesFor(lease) : undefined;
       this.noteSkip(key, lease, wants);
@@ -114,12 +98,33 @@ export class KernelTable {
         ...wants.routes.map((e) => ['routes', e] as [EntryKind, Entry]),
       ];
       this.peers.set(key, list);
-      for (const [kind, e] of list) {
-        const k = keyOf(kind, e);
-        this.owner.set(`${kind} ${k}`, key);
-        this.desired[kind].set(k, e);
-        this.dirty[kind].add(k);
-      }
+      this.claim(key, list);
+    }
+  }
+
+  /** Replaces the host's own entries (none by default). Touches no kernel. */
+  setLocal(entries: LocalEntries): void {
+    this.release(LOCAL, this.local);
+    this.local = (entries.blackholes ?? []).map((e) => ['blackholes', e]);
+    this.claim(LOCAL, this.local);
+  }
+
+  private claim(owner: string, list: readonly [EntryKind, Entry][]): void {
+    for (const [kind, e] of list) {
+      const k = keyOf(kind, e);
+      this.owner.set(`${kind} ${k}`, owner);
+      this.desired[kind].set(k, e);
+      this.dirty[kind].add(k);
+    }
+  }
+
+  private release(owner: string, list: readonly [EntryKind, Entry][]): void {
+    for (const [kind, e] of list) {
+      const k = keyOf(kind, e);
+      if (this.owner.get(`${kind} ${k}`) !== owner) continue;
+      this.owner.delete(`${kind} ${k}`);
+      this.desired[kind].delete(k);
+      this.dirty[kind].add(k);
     }
   }
 
@@ -192,18 +197,7 @@ export class KernelTable {
       }
       this.dirty[kind].clear();
     }
-    const ops = planDataPlane(
-      makeState(
-        want.routes as RouteEntry[],
-        want.neighbours as NeighbourEntry[],
-        want.fdb as FdbEntry[],
-      ),
-      makeState(
-        have.routes as RouteEntry[],
-        have.neighbours as NeighbourEntry[],
-        have.fdb as FdbEntry[],
-      ),
-    );
+    const ops = planDataPlane(stateOf(want), stateOf(have));
     const repairs = this.repairs;
     this.repairs = 0;
     if (ops.length === 0) return { changes: 0, repairs, failures: [] };
@@ -251,13 +245,8 @@ export class KernelTable {
       this.failed[kind].clear();
     }
     if (readKernel) {
-      const actual = await this.options.readKernel(signal);
-      const seen: Tables<ReadonlyMap<string, Entry>> = {
-        routes: actual.routes,
-        neighbours: actual.neighbours,
-        fdb: actual.fdb,
-      };
-      for (const kind of KINDS) this.fold(kind, seen[kind]);
+      const actual: Tables<ReadonlyMap<string, Entry>> = await this.options.readKernel(signal);
+      for (const kind of KINDS) this.fold(kind, actual[kind]);
     }
     return this.apply(signal);
   }

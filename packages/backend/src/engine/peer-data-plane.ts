@@ -1,6 +1,6 @@
-import type { Lease, Logger } from '@flannel-ts/core';
-import { FlannelError } from '@flannel-ts/core';
-import type { DataPlane, SyncReport } from '../backend';
+import type { Cidr, Lease, Logger } from '@flannel-ts/core';
+import { FlannelError, formatCidr } from '@flannel-ts/core';
+import type { BackendContext, DataPlane, SyncReport } from '../backend';
 import { saysDeviceMissing } from '../ip-runner';
 import { applyDataPlane, opLine } from '../apply';
 import type { DataPlaneRunners } from '../apply';
@@ -20,16 +20,54 @@ export interface ManagedDevice {
   repair(signal?: AbortSignal): Promise<boolean>;
 }
 
+/** The blackhole route of our subnet (`--ip-blackhole-route`), an entry like any other. */
+export interface BlackholeRouteOptions {
+  /** Our subnet: the route's destination. */
+  readonly own: Cidr;
+  /** Keep the route. When false, ours for `own` is removed at start if an earlier run left it. */
+  readonly enabled: boolean;
+  /** The subnet an earlier run held: if it is not `own`, our route for it is removed at start. */
+  readonly previous?: Cidr | undefined;
+}
+
 /** Options of {@link createPeerDataPlane}. */
 export interface PeerDataPlaneOptions {
   readonly runners: DataPlaneRunners;
+  /** Where the peers' entries live (`blackholes` is filled in from `blackhole`). */
   readonly scope: OwnedScope;
-  /** What one peer needs: the only thing a backend says. */
-  readonly entriesFor: (lease: Lease) => PeerEntries;
+  /**
+   * What one peer needs: the only thing a backend says. Absent for a backend that programs no
+   * peers (alloc): peer changes are then ignored and no peer states are reported.
+   */
+  readonly entriesFor?: ((lease: Lease) => PeerEntries) | undefined;
   readonly logger: Logger;
   readonly device?: ManagedDevice | undefined;
-  /** The kernel holds nothing of ours yet (the device was just created): skip the first read. */
+  /** The device holds nothing of ours yet (it was just created): the first pass skips reading it. */
   readonly fresh?: boolean;
+  readonly blackhole?: BlackholeRouteOptions | undefined;
+}
+
+/** The blackhole options of a backend's context, for our lease `own`. */
+export function blackholeOf(ctx: BackendContext, own: Lease): BlackholeRouteOptions {
+  return {
+    own: own.subnets.ipv4,
+    enabled: ctx.blackholeRoute ?? false,
+    previous: ctx.previousSubnet,
+  };
+}
+
+/**
+ * The destinations whose blackhole route of ours the data plane reads and watches: our subnet
+ * while the route is wanted; at start-up also when it is not (an earlier run's goes), and the
+ * previous subnet (ours no longer). After start-up nothing else: another agent sharing the
+ * namespace may hold that subnet now.
+ */
+function blackholeDestinations(b: BlackholeRouteOptions | undefined, startup: boolean): string[] {
+  if (!b) return [];
+  const own = formatCidr(b.own);
+  if (!startup) return b.enabled ? [own] : [];
+  const previous = b.previous && formatCidr(b.previous);
+  return previous && previous !== own ? [own, previous] : [own];
 }
 
 /** The kernel refused some entries; they are retried by the next full pass. */
@@ -51,16 +89,26 @@ export class KernelRejectedError extends FlannelError {
  * The data plane every peer-programming backend shares: one {@link KernelTable} fed by lease
  * changes and by a kernel monitor, so an entry someone deletes is put back as soon as the kernel
  * says so, and a deleted or downed device is rebuilt with every peer. Backends differ only in
- * `entriesFor` (and vxlan in its device).
+ * `entriesFor` (and vxlan in its device). The blackhole route of our subnet is one more entry of
+ * the same table, owned by the host rather than a peer, so it is kept the same way.
  */
 export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
-  const { runners, scope, logger, device } = o;
+  const { runners, logger, device } = o;
+  const withBlackholes = (startup: boolean): OwnedScope => ({
+    ...o.scope,
+    blackholes: blackholeDestinations(o.blackhole, startup),
+  });
+  /** Until the first full pass is done. */
+  let startup = true;
+  /** What is ours now: what full passes read and monitor events are judged by. */
+  let scope = withBlackholes(startup);
   const table = new KernelTable({
-    entriesFor: o.entriesFor,
+    entriesFor: o.entriesFor ?? (() => ({ routes: [] })),
     applyOps: (ops, signal) => applyDataPlane(ops, runners, signal),
     readKernel: (signal) => readDataPlaneState(runners, scope, signal),
     logger,
   });
+  if (o.blackhole?.enabled) table.setLocal({ blackholes: [{ dst: formatCidr(o.blackhole.own) }] });
   let deviceSuspect = false;
   const fresh = o.fresh ?? false;
   let first = true;
@@ -85,7 +133,9 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
   };
 
   return {
-    update: (changes) => table.update(changes),
+    update: (changes) => {
+      if (o.entriesFor) table.update(changes);
+    },
     get pending() {
       return deviceSuspect || table.pending;
     },
@@ -107,9 +157,17 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
       // monitor may have missed its deletion.
       if (device && !first) deviceSuspect = true;
       await checkDevice(signal);
+      // A device just created holds nothing to read. (Nor is a blackhole route of ours likely to
+      // linger then: the device is new after a reboot, which flushed every route.)
       const readKernel = !(first && fresh);
       first = false;
-      return report(await table.resync(signal, readKernel));
+      const r = await table.resync(signal, readKernel);
+      // The start-up pass is done: the previous subnet is no longer ours to look after.
+      if (startup) {
+        startup = false;
+        scope = withBlackholes(false);
+      }
+      return report(r);
     },
     async watch(onDirty, signal) {
       const monitor = runners.monitor;

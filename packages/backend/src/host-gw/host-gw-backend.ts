@@ -1,6 +1,6 @@
 import { FlannelError } from '@flannel-ts/core';
 import type { Backend, BackendFactory, DataPlane } from '../backend';
-import { createPeerDataPlane } from '../engine/peer-data-plane';
+import { blackholeOf, createPeerDataPlane } from '../engine/peer-data-plane';
 import { connectedTo } from '../peers';
 import { hostGwPeerEntries } from './host-gw-desired';
 
@@ -25,13 +25,14 @@ export const createHostGwBackend: BackendFactory = (ctx): Backend => {
       }
       return Promise.resolve({ backendType: 'host-gw' });
     },
-    async start(_own, network, signal): Promise<DataPlane> {
+    async start(own, network, signal): Promise<DataPlane> {
       const connected = await connectedTo(runners.ip, iface, signal);
       return createPeerDataPlane({
         runners,
         scope: { routeDevices: [iface.name], network },
         entriesFor: (p) => hostGwPeerEntries(p, iface.name, connected),
         logger,
+        blackhole: blackholeOf(ctx, own),
       });
     },
   };

@@ -9,12 +9,19 @@ export type MonitorEvent =
   | {
       readonly table: 'route';
       readonly deleted: boolean;
+      /** `unicast`, or the type the line names (`blackhole`, `local`, …). */
+      readonly type: string;
       /** Always with a prefix length (`10.5.2.0/24`, `10.5.2.7/32`). */
       readonly dst: string;
       readonly gateway: string | undefined;
       readonly dev: string | undefined;
       readonly onlink: boolean;
-      /** In another table, of another type, with a metric, or the kernel's own: never ours. */
+      /** Absent when the line shows none (metric 0). */
+      readonly metric: number | undefined;
+      /**
+       * In another table than main, or the kernel's own (proto kernel): never ours, whatever its
+       * type and metric (which the reader of the event judges).
+       */
       readonly foreign: boolean;
     }
   | {
@@ -78,18 +85,18 @@ function parseRoute(text: string): MonitorEvent | undefined {
   let gateway = after(words, 'via');
   if (gateway === 'inet') gateway = after(words.slice(words.indexOf('via') + 1), 'inet');
   const table = after(words, 'table');
+  const metric = after(words, 'metric');
   return {
     table: 'route',
     deleted,
+    type,
     dst: dst.includes('/') ? dst : `${dst}/32`,
     gateway,
     dev: after(words, 'dev'),
     onlink: words.includes('onlink'),
-    foreign:
-      type !== 'unicast' ||
-      (table !== undefined && table !== 'main') ||
-      words.includes('metric') ||
-      after(words, 'proto') === 'kernel',
+    // Garbage (never printed) gives NaN, which is no metric of ours and not "none" either.
+    metric: metric === undefined ? undefined : Number(metric),
+    foreign: (table !== undefined && table !== 'main') || after(words, 'proto') === 'kernel',
   };
 }
 

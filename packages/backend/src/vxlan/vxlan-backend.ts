@@ -1,7 +1,7 @@
 import { FlannelError } from '@flannel-ts/core';
 import type { Backend, BackendFactory, DataPlane } from '../backend';
 import { boolOption, intOption } from '../backend-options';
-import { createPeerDataPlane } from '../engine/peer-data-plane';
+import { blackholeOf, createPeerDataPlane } from '../engine/peer-data-plane';
 import type { ManagedDevice } from '../engine/peer-data-plane';
 import { ensureSubnetAddress } from '../links';
 import type { LinkInfo } from '../links';
@@ -95,6 +95,7 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
         logger,
         device,
         fresh: first.created && !directRouting,
+        blackhole: blackholeOf(ctx, own),
       });
     },
   };

@@ -12,6 +12,7 @@ import {
   vxlanPeerEntries,
 } from '@flannel-ts/backend';
 import type {
+  BlackholeEntry,
   DataPlaneOp,
   DataPlaneState,
   FdbEntry,
@@ -33,10 +34,12 @@ export const topology: VxlanTopology = {
   connected: [],
   directRouting: false,
 };
+/** Our own subnet is 10.5.1.0/24: its blackhole route is ours. */
 export const scope: OwnedScope = {
   routeDevices: ['flannel.1'],
   vxlanDevice: 'flannel.1',
   network: parseCidr('10.5.0.0/16') as Cidr,
+  blackholes: ['10.5.1.0/24'],
 };
 export const MAC2 = 'aa:bb:cc:dd:ee:02';
 export const MAC3 = 'aa:bb:cc:dd:ee:03';
@@ -88,6 +91,7 @@ type Mutable = {
   routes: Map<string, RouteEntry>;
   neighbours: Map<string, NeighbourEntry>;
   fdb: Map<string, FdbEntry>;
+  blackholes: Map<string, BlackholeEntry>;
 };
 
 /**
@@ -95,7 +99,12 @@ type Mutable = {
  * with the kernel's words) and records every call as batch lines; `readKernel` returns it.
  */
 export class FakeKernel {
-  readonly state: Mutable = { routes: new Map(), neighbours: new Map(), fdb: new Map() };
+  readonly state: Mutable = {
+    routes: new Map(),
+    neighbours: new Map(),
+    fdb: new Map(),
+    blackholes: new Map(),
+  };
   /** Every applyOps call's ops, in order. */
   readonly calls: (readonly DataPlaneOp[])[] = [];
   /** Line (as `opLine` renders it) → the message the kernel refuses it with. */
@@ -125,7 +134,7 @@ export class FakeKernel {
 
   /** Makes one op take effect; false for a delete of an entry that is not there. */
   private take(op: DataPlaneOp): boolean {
-    const { routes, neighbours, fdb } = this.state;
+    const { routes, neighbours, fdb, blackholes } = this.state;
     switch (op.op) {
       case 'replace-route':
         return !!routes.set(op.entry.dst, op.entry);
@@ -139,6 +148,10 @@ export class FakeKernel {
         return !!fdb.set(op.entry.mac, op.entry);
       case 'delete-fdb':
         return fdb.delete(op.entry.mac);
+      case 'replace-blackhole':
+        return !!blackholes.set(op.entry.dst, op.entry);
+      case 'delete-blackhole':
+        return blackholes.delete(op.entry.dst);
     }
   }
 
@@ -148,6 +161,7 @@ export class FakeKernel {
         [...this.state.routes.values()],
         [...this.state.neighbours.values()],
         [...this.state.fdb.values()],
+        [...this.state.blackholes.values()],
       ),
     );
 
@@ -159,12 +173,13 @@ export class FakeKernel {
       routes: sorted(this.state.routes),
       neighbours: sorted(this.state.neighbours),
       fdb: sorted(this.state.fdb),
+      blackholes: sorted(this.state.blackholes),
     };
   }
 }
 
-export function setup() {
-  const kernel = new FakeKernel();
+/** A table over `kernel` (a fresh, empty one by default). */
+export function setup(kernel = new FakeKernel()) {
   const logger = createRecordingLogger();
   const table = new KernelTable({
     entriesFor: (l) => vxlanPeerEntries(l, topology),
@@ -179,4 +194,5 @@ export const onlyPeers = (...ns: number[]) => ({
   routes: ns.map((n) => route(n)),
   neighbours: ns.map((n) => neigh(n)),
   fdb: ns.map((n) => fdb(n)),
+  blackholes: [] as BlackholeEntry[],
 });

@@ -106,6 +106,7 @@ describe('KernelTable: peer changes', () => {
       routes: [route(2)],
       neighbours: [neigh(2, MAC3)],
       fdb: [fdb(2, MAC3)],
+      blackholes: [],
     });
   });
 

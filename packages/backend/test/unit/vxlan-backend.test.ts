@@ -46,7 +46,7 @@ const iface: ExternalInterface = {
  * the expected `link add` creates it. Any command the test did not plan for fails the test.
  */
 function fakeHost(device: string | undefined) {
-  const host = { device, routes: '[]', neigh: '[]', fdb: '[]' };
+  const host = { device, routes: '[]', neigh: '[]', fdb: '[]', blackholes: '[]' };
   /** What a batch line does to the host (lines without an effect change nothing). */
   const effects = new Map<string, () => void>([
     ['link del dev flannel.1', () => (host.device = undefined)],
@@ -65,6 +65,7 @@ function fakeHost(device: string | undefined) {
       },
       '-json route show dev flannel.1': () => host.routes,
       '-json neigh show dev flannel.1': () => host.neigh,
+      '-json route show type blackhole': () => host.blackholes,
     },
     onBatch: (lines) => lines.forEach((l) => effects.get(l)?.()),
   });
