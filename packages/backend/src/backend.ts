@@ -56,6 +56,19 @@ export interface SyncReport {
   readonly skippedPeers: readonly string[];
 }
 
+/** Where one peer stands, for `flanneld status` and `/metrics`. */
+export interface PeerState {
+  /** The peer's lease key (`10.5.3.0-24`). */
+  readonly key: string;
+  /**
+   * `programmed`: every kernel entry it needs is in place; `pending`: not yet, or the kernel
+   * refused one (retried by the next full pass); `skipped`: the backend leaves it out.
+   */
+  readonly state: 'programmed' | 'pending' | 'skipped';
+  /** Why it is skipped (the backend's reason), or why pending (the kernel's refusal, if any). */
+  readonly reason?: string;
+}
+
 /**
  * A running data plane: programs the kernel for the current set of peer leases (our own lease and
  * other backends' leases already excluded). Lease changes and kernel events only mark entries
@@ -78,6 +91,11 @@ export interface DataPlane {
    * and `onDirty(true)` when events may have been missed and a full pass is needed.
    */
   watch(onDirty: (needFullPass: boolean) => void, signal: AbortSignal): Promise<void>;
+  /**
+   * Each known peer's state, from memory (no kernel read): cheap enough for every metrics scrape
+   * and status request. Empty for a data plane that programs no peers (alloc).
+   */
+  peerStates(): readonly PeerState[];
 }
 
 /**

@@ -33,7 +33,7 @@ export type {
   ManagedDevice,
   PeerDataPlaneOptions,
 } from './engine/peer-data-plane';
-export type { DataPlane, SyncReport } from './backend';
+export type { DataPlane, PeerState, SyncReport } from './backend';
 export { BackendConfigError } from './backend-options';
 export { applyDataPlane } from './apply';
 export type { DataPlaneRunners } from './apply';

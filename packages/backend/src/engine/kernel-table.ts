@@ -1,4 +1,5 @@
 import type { Lease, Logger } from '@flannel-ts/core';
+import type { PeerState } from '../backend';
 import type { BlackholeEntry, DataPlaneState } from '../kernel-state';
 import type { PeerEntries } from '../peer-entries';
 import { peerKey } from '../peer-entries';
@@ -7,6 +8,7 @@ import { planDataPlane, sameEntry } from '../plan';
 import type { DataPlaneOp } from '../plan';
 import { KINDS, keyOf, kindOf, stateOf, tables } from './entry-kinds';
 import type { Entry, EntryKind, Tables } from './entry-kinds';
+import { PeerStates } from './peer-states';
 
 export type { EntryKind } from './entry-kinds';
 
@@ -69,8 +71,8 @@ export class KernelTable {
   private readonly desired = tables(() => new Map<string, Entry>());
   private readonly applied = tables(() => new Map<string, Entry>());
   private readonly dirty = tables(() => new Set<string>());
-  /** Keys whose last apply failed; retried by the next full pass, not in a tight loop. */
-  private readonly failed = tables(() => new Set<string>());
+  /** Keys whose last apply failed, with the kernel's words; retried by the next full pass. */
+  private readonly failed = tables(() => new Map<string, string>());
   /** Which owner put each desired entry there (`kind key` → peer key, or {@link LOCAL}). */
   private readonly owner = new Map<string, string>();
   /** Per peer, the entries it wants, by kind. */
@@ -78,6 +80,7 @@ export class KernelTable {
   /** The host's own entries. */
   private local: [EntryKind, Entry][] = [];
   private readonly skipped = new Map<string, { reason: string; peer: string }>();
+  private readonly states = new PeerStates();
   /** Keys an observation changed while an apply was in flight: the apply must not overwrite. */
   private touched: Set<string> | undefined;
   private repairs = 0;
@@ -91,6 +94,7 @@ export class KernelTable {
       this.peers.delete(key);
       const wants = lease ? this.options.entriesFor(lease) : undefined;
       this.noteSkip(key, lease, wants);
+      if (!lease) this.states.forget(key);
       if (!lease || !wants || 'skip' in wants) continue;
       const list: [EntryKind, Entry][] = [
         ...(wants.fdb ?? []).map((e) => ['fdb', e] as [EntryKind, Entry]),
@@ -184,6 +188,11 @@ export class KernelTable {
     };
   }
 
+  /** Each peer's state, from memory: a few map lookups per peer (see {@link PeerStates}). */
+  peerStates(): PeerState[] {
+    return this.states.collect(this.peers, this.skipped, this.applied, this.failed);
+  }
+
   /** Plans the dirty keys against the cache and applies them; failed keys wait for a full pass. */
   async apply(signal?: AbortSignal): Promise<ApplyReport> {
     const want = tables(() => [] as Entry[]);
@@ -194,6 +203,9 @@ export class KernelTable {
         const h = this.applied[kind].get(k);
         if (w) want[kind].push(w);
         if (h) have[kind].push(h);
+        // Tried again now: a refusal is recorded afresh, and a key that needs nothing any more
+        // (its peer left) is not retried for ever.
+        this.failed[kind].delete(k);
       }
       this.dirty[kind].clear();
     }
@@ -223,7 +235,7 @@ export class KernelTable {
       const removing = o.op.startsWith('delete');
       if (message !== undefined && !(removing && ALREADY_GONE.test(message))) {
         this.applied[kind].delete(k);
-        this.failed[kind].add(k);
+        this.failed[kind].set(k, message);
         real.push({ op: o, message });
         continue;
       }
@@ -241,8 +253,7 @@ export class KernelTable {
    */
   async resync(signal?: AbortSignal, readKernel = true): Promise<ApplyReport> {
     for (const kind of KINDS) {
-      for (const k of this.failed[kind]) this.dirty[kind].add(k);
-      this.failed[kind].clear();
+      for (const k of this.failed[kind].keys()) this.dirty[kind].add(k);
     }
     if (readKernel) {
       const actual: Tables<ReadonlyMap<string, Entry>> = await this.options.readKernel(signal);

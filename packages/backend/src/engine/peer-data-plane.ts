@@ -136,6 +136,7 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
     update: (changes) => {
       if (o.entriesFor) table.update(changes);
     },
+    peerStates: () => table.peerStates(),
     get pending() {
       return deviceSuspect || table.pending;
     },

@@ -148,7 +148,7 @@ describe('without --ip-blackhole-route', () => {
 });
 
 describe('alloc with --ip-blackhole-route', () => {
-  it('holds the route and nothing else: peers change nothing', async () => {
+  it('holds the route and nothing else: peers change nothing and have no state', async () => {
     const h = fakeHost();
     const backend = backendOf(createAllocBackend, h, { blackholeRoute: true });
     const dp = (await backend.start(own, network, signal))!;
@@ -160,6 +160,7 @@ describe('alloc with --ip-blackhole-route', () => {
     expect(h.ip.batches).toEqual([[replace('10.5.1.0/24')]]);
     expect(h.ip.history.filter((c) => c.startsWith('-json'))).toEqual([READ]);
     expect(h.bridge.calls).toEqual([]);
+    expect(dp.peerStates()).toEqual([]);
     expect(dp.pending).toBe(false);
   });
 });

@@ -172,6 +172,7 @@ describe('blackhole route: kept by the kernel table', () => {
     table.setLocal({ blackholes: [OURS] });
     await table.apply();
 
+    expect(table.peerStates()).toEqual([]);
     expect(table.peerCounts).toEqual({ programmed: 0, skipped: [] });
   });
 });

@@ -1,7 +1,7 @@
 import { createRecordingLogger, ManualClock, waitUntil } from '@flannel-ts/core/testing';
 import { FlannelError, formatCidr, parseCidr, systemClock } from '@flannel-ts/core';
 import type { Cidr, Clock, Lease, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
-import type { DataPlane, SyncReport } from '@flannel-ts/backend';
+import type { DataPlane, PeerState, SyncReport } from '@flannel-ts/backend';
 import type { SubnetRange } from '@flannel-ts/subnet';
 import { InMemoryLeaseStore } from '@flannel-ts/subnet/testing';
 import { DataPlaneSync } from '../../src/data-plane-sync';
@@ -66,6 +66,11 @@ class RecordingDataPlane implements DataPlane {
 
   resync(signal?: AbortSignal): Promise<SyncReport> {
     return this.pass(true, signal);
+  }
+
+  /** Not read by the sync under test. */
+  peerStates(): readonly PeerState[] {
+    return [];
   }
 
   watch(onDirty: (needFullPass: boolean) => void, signal: AbortSignal): Promise<void> {
