@@ -154,6 +154,8 @@ async function startUp(o: StartUp): Promise<void> {
     options: network.backend.options,
     logger: logger.child({ component: network.backend.type }),
     runners,
+    blackholeRoute: config.ipBlackholeRoute,
+    previousSubnet: prev?.subnet,
   });
   facts.backend = backend;
   const data = await step(`setting up the ${backend.type} backend`, (s) => backend.register(s));
@@ -252,12 +254,13 @@ async function superviseDataPlane(
   facts.sync = sync;
   facts.dataPlane = dataPlane;
   facts.peerCounts = () => {
-    const last = sync.state().lastReport;
-    return {
-      known: sync.peers.size,
-      programmed: last?.programmedPeers ?? 0,
-      skipped: last?.skippedPeers.length ?? 0,
-    };
+    let programmed = 0;
+    let skipped = 0;
+    for (const p of dataPlane.peerStates()) {
+      if (p.state === 'programmed') programmed++;
+      else if (p.state === 'skipped') skipped++;
+    }
+    return { known: sync.peers.size, programmed, skipped };
   };
   supervisor.start({ name: 'peer watch', run: (s) => sync.watchPeers(s) });
   supervisor.start({ name: 'data plane', run: (s) => sync.run(s) });

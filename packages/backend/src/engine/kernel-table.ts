@@ -242,7 +242,7 @@ export class KernelTable {
       if (removing) this.applied[kind].delete(k);
       else this.applied[kind].set(k, o.entry);
     }
-    for (const o of ops) this.options.logger.debug(o.op, { ...o.entry });
+    for (const o of ops) this.options.logger.trace(o.op, { ...o.entry });
     return { changes: ops.length - real.length, repairs, failures: real };
   }
 

@@ -81,6 +81,9 @@ export class KernelRejectedError extends FlannelError {
     super(
       'KERNEL_REJECTED',
       `the kernel refused ${report.failures.length} change(s): ${shown}${more}`,
+      // The rest was applied; the refused entries stay dirty and the next pass tries them again
+      // (a gateway may become reachable, a conflicting entry may go).
+      { disposition: 'retry' },
     );
   }
 }

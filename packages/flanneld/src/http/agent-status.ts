@@ -1,4 +1,4 @@
-import { formatCidr } from '@flannel-ts/core';
+import { formatCidr, formatSubnetKey } from '@flannel-ts/core';
 import type { Lease } from '@flannel-ts/core';
 import type { AgentFacts } from '../agent-facts';
 import { FLANNELD_VERSION } from '../cli';
@@ -19,11 +19,6 @@ export function agentReadiness(f: AgentFacts): Readiness {
     trouble: f.supervisor.trouble(),
     store: f.store,
   });
-}
-
-/** A peer's state as the data plane tells it (by lease key), when it can. */
-interface PeerStateReader {
-  peerStates?(): readonly { key: string; state: PeerStatus['state']; reason?: string }[];
 }
 
 /** What `GET /status` serves: the running agent's own view (see AgentStatus). */
@@ -99,12 +94,9 @@ function deviceOf(type: string, data: unknown): { device?: string } {
 function peerStatuses(f: AgentFacts): PeerStatus[] {
   const sync = f.sync;
   if (!sync) return [];
-  const states = new Map(
-    ((f.dataPlane as PeerStateReader | undefined)?.peerStates?.() ?? []).map((s) => [s.key, s]),
-  );
+  const states = new Map((f.dataPlane?.peerStates() ?? []).map((s) => [s.key, s]));
   const out: PeerStatus[] = sync.peers.list().map((l) => {
-    const key = `${formatCidr(l.subnets.ipv4).replace('/', '-')}${l.subnets.ipv6 ? `,${formatCidr(l.subnets.ipv6).replace('/', '-')}` : ''}`;
-    const s = states.get(key);
+    const s = states.get(formatSubnetKey(l.subnets));
     return {
       subnet: formatCidr(l.subnets.ipv4),
       ...(l.subnets.ipv6 ? { ipv6Subnet: formatCidr(l.subnets.ipv6) } : {}),

@@ -59,6 +59,7 @@ describe('/healthz, /readyz, /metrics and /status of a real agent', () => {
         '--iface=ul0',
         `--healthz-port=${PORT}`,
         '--iptables-forward-rules=false',
+        '--ip-blackhole-route',
       ],
       join(host.dir, 'subnet.env'),
     );
@@ -127,6 +128,12 @@ describe('/healthz, /readyz, /metrics and /status of a real agent', () => {
     const m2 = (await get('/metrics')).body;
     expect(sample(m2, 'flannel_event_to_kernel_seconds_count')).toBe(3);
     expect(sample(m2, 'flannel_peers{state="known"}')).toBe(3);
+
+    // --ip-blackhole-route: our own subnet has a blackhole route, kept like every other entry.
+    const own = (await readEnv(agent.subnetFile)).FLANNEL_SUBNET?.replace(/\.1\//, '.0/') ?? '';
+    expect(await host.exec(['ip', 'route', 'show', 'type', 'blackhole'])).toContain(
+      `blackhole ${own}`,
+    );
 
     // /status: the same facts as JSON.
     const status = JSON.parse((await get('/status')).body) as {

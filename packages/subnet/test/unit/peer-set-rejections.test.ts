@@ -35,7 +35,12 @@ const GARBAGE: SkippedKey = {
   detail: 'oops',
 };
 
-function setup(): { set: PeerSet; log: RecordingLogger; warnings: () => unknown[] } {
+function setup(): {
+  set: PeerSet;
+  log: RecordingLogger;
+  warnings: () => unknown[];
+  reported: string[];
+} {
   const log = createRecordingLogger();
   const reported: string[] = [];
   const set = new PeerSet({
