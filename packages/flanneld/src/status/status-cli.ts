@@ -91,7 +91,7 @@ export async function runStatus(
       );
     }
   } else {
-    notes.push('--healthz-port is not set (no agent to ask): read directly');
+    notes.push('--healthz-port is 0 (no agent to ask): read directly');
   }
   status ??= await readDirectly(config, notes);
   const now = Date.now();

@@ -10,7 +10,8 @@ import { readKernel } from './status-kernel';
 import type { KernelRead } from './status-kernel';
 import type { AgentStatus, LeaseStatus } from './status-model';
 import { classifyPeers, vxlanDevice } from './status-peers';
-import type { TrafficRulesReader } from './status-traffic';
+import { readTraffic } from './status-traffic';
+import type { TrafficRead, TrafficRulesReader } from './status-traffic';
 
 /** The seams the direct reading goes through (real ones in the CLI, fakes in tests). */
 export interface DirectSources {
@@ -27,7 +28,7 @@ export interface DirectReads {
   readonly etcd: EtcdRead;
   readonly kernel: KernelRead;
   readonly subnetFileText: string | undefined;
-  readonly traffic: { readonly rules: readonly string[]; readonly error?: string };
+  readonly traffic: TrafficRead;
   readonly problems: readonly string[];
 }
 
@@ -45,11 +46,6 @@ export function findOwnLease(
     fileSubnet !== undefined && sameSubnets(l.subnets, { ipv4: fileSubnet });
   const byIp = leases.filter((l) => publicIp !== undefined && l.attrs.publicIp === publicIp);
   return byIp.find(ofFile) ?? byIp[0] ?? leases.find(ofFile);
-}
-
-function trafficMode(config: Config, etcd: EtcdRead): AgentStatus['traffic']['mode'] {
-  if (!config.ipMasq && !config.iptablesForwardRules) return 'off';
-  return etcd.reachable && etcd.network?.enableNftables ? 'nftables' : 'iptables';
 }
 
 /** Puts what was read together into the status document (`source: 'direct'`). Pure. */
@@ -76,7 +72,7 @@ export function assembleDirectStatus(
         `file's subnet (${fileSubnet}); peers are listed without validation`,
     );
   }
-  if (reads.traffic.error) notes.push(`traffic rules: ${reads.traffic.error}`);
+  notes.push(...reads.traffic.problems);
   const mtu = Number(fileVars?.get('FLANNEL_MTU'));
   const peers = etcd.reachable
     ? classifyPeers({ ...etcd.listing, own, network, iface: kernel.iface, routes: kernel.routes })
@@ -96,7 +92,7 @@ export function assembleDirectStatus(
         }
       : {}),
     peers,
-    traffic: { mode: trafficMode(config, etcd), rules: reads.traffic.rules },
+    traffic: { mode: reads.traffic.mode, rules: reads.traffic.rules },
     etcd: {
       endpoints: config.etcd.endpoints,
       reachable: etcd.reachable,
@@ -136,7 +132,7 @@ export async function collectDirectStatus(
   const [etcd, kernel, subnetFileText] = await Promise.all([
     'error' in store
       ? Promise.resolve<EtcdRead>({ reachable: false, error: store.error })
-      : readEtcd(store, signal),
+      : readEtcd(store, { signal }),
     readKernel(config, sources.ip, signal),
     sources.readFile(config.subnetFile).then(
       (text) => {
@@ -149,13 +145,7 @@ export async function collectDirectStatus(
       },
     ),
   ]);
-  const mode = trafficMode(config, etcd);
-  const traffic =
-    mode === 'off'
-      ? { rules: [] }
-      : await sources.traffic.read(mode, signal).then(
-          (rules) => ({ rules }),
-          (err: unknown) => ({ rules: [], error: errorMessage(err) }),
-        );
+  const enableNftables = etcd.reachable ? etcd.network?.enableNftables : undefined;
+  const traffic = await readTraffic(sources.traffic, config, enableNftables, signal);
   return assembleDirectStatus(config, { etcd, kernel, subnetFileText, traffic, problems }, version);
 }

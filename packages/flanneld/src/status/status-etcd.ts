@@ -16,14 +16,27 @@ export type EtcdRead =
 /**
  * Reads the network config and every lease (one range read) from the store, as the agent would
  * (the same parser, the same lease reading). A store that cannot be reached, or that refuses us
- * (credentials, TLS), is an answer (`reachable: false` with the error), not an exception: the
- * status command shows it.
+ * (credentials, TLS), or that has not answered within `timeoutMs` (default 3 s; the etcd client
+ * retries a call that timed out, so its own deadline alone would double) is an answer
+ * (`reachable: false` with the error), not an exception: the status command shows it.
  */
-export async function readEtcd(store: LeaseStore, signal?: AbortSignal): Promise<EtcdRead> {
+export async function readEtcd(
+  store: LeaseStore,
+  options: { readonly timeoutMs?: number; readonly signal?: AbortSignal } = {},
+): Promise<EtcdRead> {
+  const { signal } = options;
+  const timeoutMs = options.timeoutMs ?? 3000;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer from ${store.description} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
   try {
-    const [config, listing] = await Promise.all([
-      store.getNetworkConfig(signal),
-      store.list(signal),
+    const [config, listing] = await Promise.race([
+      Promise.all([store.getNetworkConfig(signal), store.list(signal)]),
+      deadline,
     ]);
     if (config.kind === 'missing') {
       return { reachable: true, network: undefined, configProblem: CONFIG_NOT_FOUND, listing };
@@ -36,5 +49,7 @@ export async function readEtcd(store: LeaseStore, signal?: AbortSignal): Promise
     return { reachable: true, network: parsed.config, listing };
   } catch (err) {
     return { reachable: false, error: errorMessage(err) };
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -90,7 +90,7 @@ function judge(lease: StoredLease, input: PeerInput): Pick<PeerStatus, 'state' |
  * lease failing the agent's validation is `rejected`, one its backend leaves out is `skipped`,
  * one whose route is in the kernel (vxlan: via the subnet address on `flannel.<VNI>`; host-gw:
  * via its public IP) is `programmed`, anything else `pending` with what is missing. Unreadable
- * keys are `rejected` too. Sorted by subnet key as listed.
+ * keys are `rejected` too. Sorted by subnet.
  */
 export function classifyPeers(input: PeerInput): PeerStatus[] {
   const peers = input.leases
@@ -111,5 +111,8 @@ export function classifyPeers(input: PeerInput): PeerStatus[] {
     state: 'rejected',
     reason: describeRejection(k),
   }));
-  return [...peers, ...unreadable];
+  // Numerically by subnet, as the agent's /status lists them.
+  return [...peers, ...unreadable].sort((a, b) =>
+    a.subnet.localeCompare(b.subnet, 'en', { numeric: true }),
+  );
 }

@@ -23,7 +23,7 @@ export function describeExpiry(lease: LeaseStatus, nowMs: number): string {
   if (lease.kind === 'reservation') return 'reservation (no TTL, never expires)';
   const at = lease.expiresAt === undefined ? NaN : Date.parse(lease.expiresAt);
   const inSeconds = Number.isNaN(at) ? lease.expiresInSeconds : (at - nowMs) / 1000;
-  if (inSeconds === undefined) return 'expiry unknown (only the agent knows it)';
+  if (inSeconds === undefined) return 'expiry unknown: only the agent knows it';
   return inSeconds >= 0
     ? `expires in ${formatDuration(inSeconds)}`
     : `expired ${formatDuration(-inSeconds)} ago`;
@@ -68,6 +68,17 @@ export function statusVerdict(status: AgentStatus, nowMs: number): StatusVerdict
   const ok = status.etcd.reachable && status.lease !== undefined && pending === 0;
   const line = `${ok ? 'OK' : 'NOT OK'} (read directly, no agent): ${facts.join('; ')}`;
   return { ok, line };
+}
+
+/**
+ * How many rules the listing holds: iptables `-A` lines (not the `-N` chain lines), or nft rule
+ * lines (not the table, chain, comment, type lines and braces of `nft list`).
+ */
+function countRules(traffic: AgentStatus['traffic']): number {
+  const nftFrame = /^(table|chain|comment|type|policy|}|$)/;
+  return traffic.rules.filter((r) =>
+    traffic.mode === 'iptables' ? / -A /.test(` ${r}`) : !nftFrame.test(r.trim()),
+  ).length;
 }
 
 function plural(n: number, word: string): string {
@@ -119,7 +130,7 @@ export function renderStatus(status: AgentStatus, nowMs: number, agentUrl?: stri
             backend.type,
             backend.device ? `device ${backend.device}` : 'no device',
             backend.mtu ? `MTU ${backend.mtu}` : '',
-            backend.data === undefined ? '' : describeData(backend.data),
+            backend.data === undefined || backend.data === null ? '' : describeData(backend.data),
           ]
             .filter(Boolean)
             .join(', ')
@@ -137,7 +148,7 @@ export function renderStatus(status: AgentStatus, nowMs: number, agentUrl?: stri
     ],
     [
       'traffic',
-      traffic.mode === 'off' ? 'off' : `${traffic.mode}, ${plural(traffic.rules.length, 'rule')}`,
+      traffic.mode === 'off' ? 'off' : `${traffic.mode}, ${plural(countRules(traffic), 'rule')}`,
     ],
   ];
   out.push(...table(facts, ''));

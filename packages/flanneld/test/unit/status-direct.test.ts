@@ -6,6 +6,7 @@ import { InMemoryLeaseStore } from '@flannel-ts/subnet/testing';
 import { parseConfig } from '../../src/config';
 import type { Config } from '../../src/config';
 import { collectDirectStatus } from '../../src/status/status-direct';
+import { readEtcd } from '../../src/status/status-etcd';
 import type { DirectSources } from '../../src/status/status-direct';
 import type { TrafficRulesReader } from '../../src/status/status-traffic';
 import { statusVerdict } from '../../src/status/status-render';
@@ -267,6 +268,7 @@ describe('collectDirectStatus (flanneld status without an agent)', () => {
       expect.stringMatching(/^cannot read the routes: ip -4 -json route show failed/),
       'flannel config not found in etcd store. Did you create your config using etcdv3 API?',
       "no lease in etcd carries this host's public IP 10.99.0.1 or the subnet file's subnet (none); peers are listed without validation",
+      'EnableNFTables is unknown (no network config was read): showing the iptables rules found (nftables: 2 lines, iptables: 2)',
     ]);
     expect(status.backend).toBeUndefined();
   });
@@ -291,5 +293,47 @@ describe('collectDirectStatus (flanneld status without an agent)', () => {
       'v0.1.0',
     );
     expect(status.traffic).toEqual({ mode: 'nftables', rules: ['nftables rule'] });
+  });
+
+  it('without a network config, shows the mode whose rules are in the kernel, and says it guessed', async () => {
+    store.failNext.push(new StoreUnavailableError('etcd down'));
+    const read = (mode: 'iptables' | 'nftables'): Promise<string[]> =>
+      Promise.resolve(mode === 'nftables' ? ['table ip flannel-ipv4 {', '}'] : []);
+    const status = await collectDirectStatus(
+      config(),
+      { ...sources(store, kernel([])), traffic: { read } },
+      'v0.1.0',
+    );
+    expect(status.traffic).toEqual({ mode: 'nftables', rules: ['table ip flannel-ipv4 {', '}'] });
+    expect(status.notes).toContain(
+      'EnableNFTables is unknown (no network config was read): showing the nftables rules found (nftables: 2 lines, iptables: 0)',
+    );
+  });
+
+  it('shows why the rules could not be read', async () => {
+    const read = (): Promise<string[]> =>
+      Promise.reject(
+        new Error('iptables-save -t nat failed: the `iptables-save` command was not found'),
+      );
+    const status = await collectDirectStatus(
+      config(),
+      { ...sources(store, kernel([])), traffic: { read } },
+      'v0.1.0',
+    );
+    expect(status.traffic).toEqual({ mode: 'iptables', rules: [] });
+    expect(status.notes).toEqual([
+      'traffic rules: iptables-save -t nat failed: the `iptables-save` command was not found',
+    ]);
+  });
+});
+
+describe('readEtcd', () => {
+  it('gives up on a store that does not answer within the deadline, saying so', async () => {
+    const store = new InMemoryLeaseStore();
+    jest.spyOn(store, 'list').mockReturnValue(new Promise(() => undefined));
+    expect(await readEtcd(store, { timeoutMs: 50 })).toEqual({
+      reachable: false,
+      error: 'no answer from in-memory store within 50 ms',
+    });
   });
 });

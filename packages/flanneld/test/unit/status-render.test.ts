@@ -75,7 +75,7 @@ describe('formatDuration and describeExpiry', () => {
     );
     const noTime = { subnet: lease.subnet, publicIp: lease.publicIp, kind: lease.kind };
     expect(describeExpiry({ ...noTime, expiresInSeconds: 82_800 }, NOW)).toBe('expires in 23h00m');
-    expect(describeExpiry(noTime, NOW)).toBe('expiry unknown (only the agent knows it)');
+    expect(describeExpiry(noTime, NOW)).toBe('expiry unknown: only the agent knows it');
   });
 });
 
@@ -176,5 +176,34 @@ describe('renderStatus', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('counts rules, not chain declarations or the frame lines of nft list', () => {
+    const nft: AgentStatus = {
+      ...agentStatus,
+      traffic: {
+        mode: 'nftables',
+        rules: [
+          'table ip flannel-ipv4 {',
+          '\tcomment "rules for flannel-ipv4"',
+          '\tchain forward {',
+          '\t\tcomment "chain to accept flannel traffic"',
+          '\t\ttype filter hook forward priority filter; policy accept;',
+          '\t\tip saddr 10.5.0.0/16 accept',
+          '\t\tip daddr 10.5.0.0/16 accept',
+          '\t}',
+          '}',
+        ],
+      },
+    };
+    expect(renderStatus(nft, NOW)).toContain('\ntraffic      nftables, 2 rules\n');
+    const ipt: AgentStatus = {
+      ...agentStatus,
+      traffic: {
+        mode: 'iptables',
+        rules: ['-t filter -N FLANNEL-FWD', '-t filter -A FLANNEL-FWD -s 10.5.0.0/16 -j ACCEPT'],
+      },
+    };
+    expect(renderStatus(ipt, NOW)).toContain('\ntraffic      iptables, 1 rule\n');
   });
 });
