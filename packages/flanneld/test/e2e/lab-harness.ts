@@ -7,6 +7,9 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const LAB = resolve(__dirname, '../../../../scripts/lab');
 const STATE = '/run/ftlab';
+const FLANNELD = resolve(__dirname, '../../../../node_modules/.bin/flanneld');
+/** The --healthz-port every lab agent serves on, inside its host namespace (scripts/lab). */
+export const HEALTHZ_PORT = 8471;
 
 /** The docker CLI that comes with dockerd (what `scripts/lab --docker` uses too). */
 const DOCKER_CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
@@ -115,6 +118,46 @@ export const lab = {
       ...args,
     ]);
   },
+  /**
+   * `GET path` on host's health port from inside its namespace, as a probe there would (curl):
+   * the HTTP status and body. Rejects when nothing answers (curl's exit status says why).
+   */
+  async health(host: number, path: string): Promise<{ status: number; body: string }> {
+    const url = `http://127.0.0.1:${HEALTHZ_PORT}${path}`;
+    const out = await lab.exec(`h${host}`, ['curl', '-s', '-m', '5', '-w', '\n%{http_code}', url]);
+    const cut = out.lastIndexOf('\n');
+    return { status: Number(out.slice(cut + 1)), body: out.slice(0, cut) };
+  },
+  /** The flags host's running agent was started with (from its /proc cmdline, after the binary). */
+  agentFlags(host: number): string[] {
+    const argv = readFileSync(`/proc/${lab.pid(host)}/cmdline`, 'utf8')
+      .split('\0')
+      .filter(Boolean);
+    const bin = argv.findIndex((a) => /flanneld(\.js)?$/.test(a));
+    if (bin < 0)
+      throw new Error(`h${host}'s agent command line has no flanneld: ${argv.join(' ')}`);
+    return argv.slice(bin + 1);
+  },
+  /**
+   * `flanneld status` inside host's namespace with its agent's own flags (as an operator runs it
+   * with the unit's settings) plus `extra`: exit status and output. Never rejects on exit 1.
+   */
+  async flanneldStatus(
+    host: number,
+    extra: readonly string[] = [],
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    const argv = ['netns', 'exec', `ftlab-h${host}`, FLANNELD, 'status'];
+    try {
+      const { stdout, stderr } = await run('ip', [...argv, ...lab.agentFlags(host), ...extra], {
+        maxBuffer: 1 << 24,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code?: unknown; stdout?: string; stderr?: string };
+      if (typeof e.code !== 'number') throw err;
+      return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+  },
   /** Kills host's agent with SIGKILL and starts it again with the same command line. */
   async killAndRestart(host: number): Promise<void> {
     const pid = lab.pid(host);
@@ -147,6 +190,15 @@ export function waitUntil(
   timeoutMs = 20_000,
 ): Promise<number> {
   return pollUntil(cond, what, timeoutMs, 100);
+}
+
+/**
+ * One sample of a Prometheus text by series, name and labels as printed (e.g.
+ * `flannel_peers{state="programmed"}`); undefined when absent.
+ */
+export function metric(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 /** One ping with a 2 s deadline: the command every mesh check runs. */

@@ -1,4 +1,5 @@
-import { lab, meshPairs, pingOnce, waitUntil } from './lab-harness';
+import type { AgentStatus } from '../../src/status/status-model';
+import { lab, meshPairs, metric, pingOnce, waitUntil } from './lab-harness';
 
 jest.setTimeout(120_000);
 // No full pass runs during these tests: what is repaired is repaired by the kernel monitor.
@@ -6,6 +7,34 @@ const RECONCILE_S = 3600;
 /** Generous for a noisy CI machine; the monitor repairs within milliseconds. */
 const REPAIR_MS = 3000;
 const HOSTS = [1, 2, 3];
+const LEASE_TTL_S = 86_400;
+
+/** Every lease in the lab's etcd: subnet (`10.5.3.0/24`) → PublicIP. */
+async function etcdLeases(): Promise<Map<string, string>> {
+  const out = await lab.etcdctl(['get', '--prefix', '/coreos.com/network/subnets']);
+  const lines = out.trim().split('\n');
+  const leases = new Map<string, string>();
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const subnet = lines[i]!.slice(lines[i]!.lastIndexOf('/') + 1).replace('-', '/');
+    leases.set(subnet, (JSON.parse(lines[i + 1]!) as { PublicIP: string }).PublicIP);
+  }
+  return leases;
+}
+
+/** Text as a regular expression that matches just it. */
+const esc = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/** `[subnet, publicIp, state]` of each peer, sorted: what --json says, compared with etcd. */
+const peerRows = (s: AgentStatus): string[][] =>
+  s.peers.map((p) => [p.subnet, p.publicIp, p.state]).sort();
+
+/** A status run as the test compares it: its output shows up in the diff only when it failed. */
+const outcome = (host: number, r: { code: number; stdout: string; stderr: string }) => ({
+  host,
+  code: r.code,
+  output:
+    r.code === 0 ? '' : `${r.stdout}${r.stderr} (agent log: /run/ftlab/h${host}/flanneld.log)`,
+});
 
 describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend) => {
   const dev = backend === 'vxlan' ? 'flannel.1' : 'eth0';
@@ -27,7 +56,83 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
     }
   });
 
+  it('has every agent ready on /readyz, with /metrics counting every peer as programmed and a fresh lease', async () => {
+    for (const h of HOSTS) {
+      expect({ host: h, ...(await lab.health(h, '/healthz')) }).toEqual({
+        host: h,
+        status: 200,
+        body: 'flanneld is running',
+      });
+      expect({ host: h, ...(await lab.health(h, '/readyz')) }).toEqual({
+        host: h,
+        status: 200,
+        body: 'flanneld is ready',
+      });
+      const { status, body } = await lab.health(h, '/metrics');
+      expect({ host: h, status }).toEqual({ host: h, status: 200 });
+      expect({
+        host: h,
+        known: metric(body, 'flannel_peers{state="known"}'),
+        programmed: metric(body, 'flannel_peers{state="programmed"}'),
+        skipped: metric(body, 'flannel_peers{state="skipped"}'),
+        // Nobody has touched the kernel entries yet.
+        repairs: metric(body, 'flannel_data_plane_repairs_total'),
+      }).toEqual({ host: h, known: 2, programmed: 2, skipped: 0, repairs: 0 });
+      // Each peer's entries (vxlan: a route, a neighbour and an FDB entry; host-gw: a route), but
+      // none on h1: `scripts/lab up` restarted its agent, which found them all in place.
+      expect({ host: h, changes: metric(body, 'flannel_kernel_changes_total') }).toEqual({
+        host: h,
+        changes: h === 1 ? 0 : backend === 'vxlan' ? 6 : 2,
+      });
+      // The lease was granted for 24 h a moment ago (the lab is up for well under 5 minutes).
+      const expiry = metric(body, 'flannel_lease_expiry_seconds{kind="lease"}');
+      expect(expiry).toBeGreaterThan(LEASE_TTL_S - 300);
+      expect(expiry).toBeLessThanOrEqual(LEASE_TTL_S);
+    }
+  });
+
+  it('has flanneld status in every host name every peer as programmed, and its --json match the leases in etcd (asking the agent, and read directly)', async () => {
+    const leases = await etcdLeases();
+    expect(leases.size).toBe(HOSTS.length);
+    for (const h of HOSTS) {
+      const table = await lab.flanneldStatus(h);
+      expect(outcome(h, table)).toEqual({ host: h, code: 0, output: '' });
+      for (const p of HOSTS.filter((x) => x !== h)) {
+        const row = `\n  ${esc(lab.subnet(p))} +${esc(`10.99.0.${p}`)} +${backend} +programmed +-\n`;
+        expect(table.stdout).toMatch(new RegExp(row));
+      }
+      expect(table.stdout).toMatch(
+        /\nOK: agent ready; .*; peers 2\/2 programmed; etcd reachable\n$/,
+      );
+      const others = [...leases]
+        .filter(([subnet]) => subnet !== lab.subnet(h))
+        .map(([subnet, publicIp]) => [subnet, publicIp, 'programmed'])
+        .sort();
+      for (const [source, extra] of [
+        ['agent', []],
+        ['direct', ['--healthz-port=0']],
+      ] as const) {
+        const run = await lab.flanneldStatus(h, ['--json', ...extra]);
+        expect(outcome(h, run)).toEqual({ host: h, code: 0, output: '' });
+        const status = JSON.parse(run.stdout) as AgentStatus;
+        expect({ host: h, source: status.source, lease: status.lease }).toMatchObject({
+          host: h,
+          source,
+          lease: { subnet: lab.subnet(h), publicIp: `10.99.0.${h}`, kind: 'lease' },
+        });
+        expect({ host: h, source, peers: peerRows(status) }).toEqual({
+          host: h,
+          source,
+          peers: others,
+        });
+      }
+    }
+  });
+
   it('puts back a route (and, for vxlan, a neighbour and an FDB entry) deleted by hand at once, without waiting for a full pass', async () => {
+    const repairs = async (): Promise<number> =>
+      metric((await lab.health(1, '/metrics')).body, 'flannel_data_plane_repairs_total') ?? NaN;
+    const repairsBefore = await repairs();
     const target = lab.subnet(3);
     const gw = target.replace(/\/\d+$/, '');
     await lab.exec('h1', ['ip', 'route', 'del', target, 'dev', dev]);
@@ -50,6 +155,13 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
     );
     expect(took).toBeLessThanOrEqual(REPAIR_MS);
     expect(await lab.status('c1', pingOnce(lab.containerIp(3)))).toBe(0);
+    // /metrics counts what was put back: the route, and for vxlan the neighbour and FDB entry too.
+    const deleted = backend === 'vxlan' ? 3 : 1;
+    await waitUntil(
+      async () => (await repairs()) >= repairsBefore + deleted,
+      `flannel_data_plane_repairs_total on h1 to count the ${deleted} entries put back (it was ${repairsBefore})`,
+      REPAIR_MS,
+    );
   });
 
   if (backend === 'vxlan') {
