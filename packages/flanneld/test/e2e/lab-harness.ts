@@ -20,13 +20,19 @@ export const lab = {
    * `scripts/lab up`; with `docker: true` (`--docker`) every host also runs a real dockerd with
    * the options flanneld wrote, container `c<i>` runs on its docker0 (not in namespace
    * `ftlab-c<i>`), the FORWARD policy of every host is DROP and flanneld runs with `--ip-masq`.
+   * With `nftables: true` (`--nftables`) the network config says `"EnableNFTables": true` and
+   * flanneld runs with `--ip-masq`.
    */
   async up(
     backend: string,
     flanneldArgs: string,
-    options: { readonly docker?: boolean } = {},
+    options: { readonly docker?: boolean; readonly nftables?: boolean } = {},
   ): Promise<void> {
-    await run(LAB, ['up', '--backend', backend, ...(options.docker ? ['--docker'] : [])], {
+    const flags = [
+      ...(options.docker ? ['--docker'] : []),
+      ...(options.nftables ? ['--nftables'] : []),
+    ];
+    await run(LAB, ['up', '--backend', backend, ...flags], {
       env: { ...process.env, FTLAB_SKIP_SETUP: '1', FTLAB_FLANNELD_ARGS: flanneldArgs },
       maxBuffer: 1 << 24,
     });

@@ -234,3 +234,83 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
     expect(await lab.status('c1', pingOnce(lab.containerIp(2)))).toBe(0);
   });
 });
+
+describe('nftables mode ("EnableNFTables": true) on the 3-host vxlan lab', () => {
+  const N = '10.5.0.0/16';
+  beforeAll(async () => {
+    await lab.down();
+    await lab.up('vxlan', `--reconcile-interval=${RECONCILE_S}`, { nftables: true });
+  });
+  afterAll(async () => {
+    await lab.down();
+  });
+
+  it('gives a full mesh with upstream’s nftables chains in every host and nothing of flannel in iptables', async () => {
+    for (const [from, to] of meshPairs(HOSTS)) {
+      const code = await lab.status(`c${from}`, pingOnce(lab.containerIp(to)));
+      expect({ from, to, code }).toEqual({ from, to, code: 0 });
+    }
+    for (const h of HOSTS) {
+      const S = lab.subnet(h);
+      const listing = await lab.exec(`h${h}`, ['nft', 'list', 'table', 'ip', 'flannel-ipv4']);
+      const lines = listing.split('\n').map((l) => l.trim());
+      const chain = (name: string): string[] => {
+        const start = lines.indexOf(`chain ${name} {`);
+        return start < 0 ? [] : lines.slice(start, lines.indexOf('}', start) + 1);
+      };
+      // SPEC 6.3, upstream's golden output (this kernel supports fully-random).
+      expect({ host: h, postrtg: chain('postrtg') }).toEqual({
+        host: h,
+        postrtg: [
+          'chain postrtg {',
+          'comment "chain to manage traffic masquerading by flannel"',
+          'type nat hook postrouting priority srcnat; policy accept;',
+          'meta mark 0x00004000 return',
+          `ip saddr ${S} ip daddr ${N} return`,
+          `ip saddr ${N} ip daddr ${S} return`,
+          `ip saddr != ${S} ip daddr ${N} return`,
+          `ip saddr ${N} ip daddr != 224.0.0.0/4 masquerade fully-random`,
+          `ip saddr != ${N} ip daddr ${N} masquerade fully-random`,
+          '}',
+        ],
+      });
+      expect({ host: h, forward: chain('forward') }).toEqual({
+        host: h,
+        forward: [
+          'chain forward {',
+          'comment "chain to accept flannel traffic"',
+          'type filter hook forward priority filter; policy accept;',
+          `ip saddr ${N} accept`,
+          `ip daddr ${N} accept`,
+          '}',
+        ],
+      });
+      const iptables = await lab.exec(`h${h}`, ['iptables-save']);
+      expect({
+        host: h,
+        flannelInIptables: iptables.split('\n').filter((l) => l.includes('FLANNEL')),
+      }).toEqual({ host: h, flannelInIptables: [] });
+    }
+  });
+
+  it('has flanneld status show the nftables rules, asking the agent and read directly', async () => {
+    for (const h of HOSTS) {
+      for (const extra of [[], ['--healthz-port=0']]) {
+        const run = await lab.flanneldStatus(h, ['--json', ...extra]);
+        expect(outcome(h, run)).toEqual({ host: h, code: 0, output: '' });
+        const status = JSON.parse(run.stdout) as AgentStatus;
+        expect({
+          host: h,
+          source: status.source,
+          mode: status.traffic.mode,
+          forward: status.traffic.rules.map((r) => r.trim()).filter((r) => r.endsWith('accept')),
+        }).toEqual({
+          host: h,
+          source: extra.length === 0 ? 'agent' : 'direct',
+          mode: 'nftables',
+          forward: [`ip saddr ${N} accept`, `ip daddr ${N} accept`],
+        });
+      }
+    }
+  });
+});
