@@ -21,6 +21,8 @@ export interface PeerInput {
   readonly routes: readonly IpRoute[] | undefined;
 }
 
+const ALLOC_SKIP = 'the alloc backend programs no data path';
+
 /** `field rule: detail`, the words the agent's rejection warnings use. */
 export function describeRejection(r: LeaseRejection): string {
   return `${r.field} ${r.rule}${r.detail === undefined ? '' : `: ${r.detail}`}`;
@@ -48,8 +50,6 @@ function entriesFor(lease: Lease, network: NetworkConfig, iface: InterfaceChoice
     }
     case 'host-gw':
       return hostGwPeerEntries(lease, iface.name, connected);
-    case 'alloc':
-      return { skip: 'the alloc backend programs no data path' };
     default:
       return { skip: `backend ${JSON.stringify(network.backend.type)} is not one this agent runs` };
   }
@@ -67,6 +67,8 @@ function hasRoute(routes: readonly IpRoute[], want: RouteEntry): boolean {
 function judge(lease: StoredLease, input: PeerInput): Pick<PeerStatus, 'state' | 'reason'> {
   const { network, own, iface, routes } = input;
   if (!network) return { state: 'pending', reason: 'the network config is missing or invalid' };
+  // alloc leases carry no BackendType, and the agent neither validates nor programs them.
+  if (network.backend.type === 'alloc') return { state: 'skipped', reason: ALLOC_SKIP };
   if (own) {
     const rejection = validatePeerLease(lease, {
       network: { ipv4: network.ipv4, ipv6: network.ipv6 },

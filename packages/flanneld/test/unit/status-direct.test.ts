@@ -208,6 +208,23 @@ describe('collectDirectStatus (flanneld status without an agent)', () => {
     ]);
   });
 
+  it('lists alloc peers (whose leases carry no BackendType) as skipped, not rejected', async () => {
+    const alloc = new InMemoryLeaseStore();
+    alloc.setConfig('{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}');
+    alloc.put(subnets('10.5.1.0/24'), { publicIp: '10.99.0.1', publicIpv6: null });
+    alloc.put(subnets('10.5.2.0/24'), { publicIp: '10.99.0.2', publicIpv6: null });
+    const status = await collectDirectStatus(config(), sources(alloc, kernel([])), 'v0.1.0');
+    expect(status.peers).toEqual([
+      {
+        subnet: '10.5.2.0/24',
+        publicIp: '10.99.0.2',
+        state: 'skipped',
+        reason: 'the alloc backend programs no data path',
+      },
+    ]);
+    expect(statusVerdict(status, Date.now()).ok).toBe(true);
+  });
+
   it('takes --public-ip as this host’s public IP', async () => {
     store.put(subnets('10.5.9.0/24'), vxlan('203.0.113.9', 'aa:aa:aa:aa:aa:09'));
     const ip = kernel([]);
