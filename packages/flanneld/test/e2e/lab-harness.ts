@@ -171,8 +171,9 @@ export const lab = {
     process.kill(pid, 'SIGKILL');
     await waitUntil(() => !isAlive(pid), `agent ${pid} to die`);
     const log = openSync(`${STATE}/h${host}/flanneld.log`, 'a');
+    // setsid gives the agent its own session. Not `detached: true` as well: a child that already
+    // leads its process group makes setsid fork, and the pid recorded would be setsid's, gone at once.
     const child = spawn('setsid', ['ip', 'netns', 'exec', `ftlab-h${host}`, ...argv], {
-      detached: true,
       stdio: ['ignore', log, log],
     });
     child.unref();

@@ -222,6 +222,12 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
     expect(out).toMatch(/60 packets transmitted, 60 received, 0% packet loss/);
     expect(lab.subnet(1)).toBe(subnet);
     expect(await macOf()).toBe(mac);
+    // The restarted agent is the one the lab records (flanneld status reads its flags from it).
+    await waitUntil(
+      async () => (await lab.health(1, '/readyz')).status === 200,
+      'the restarted h1 agent to answer /readyz with 200',
+    );
+    expect(outcome(1, await lab.flanneldStatus(1))).toEqual({ host: 1, code: 0, output: '' });
   });
 
   it('removes a host from the others’ routes when its agent stops and its lease is deleted', async () => {
