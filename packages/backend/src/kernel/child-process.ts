@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 /**
  * What the kernel layer needs of a long-lived child process: text in on stdin, text out on stdout
@@ -32,13 +34,47 @@ export type SpawnChild = (
   listeners: ChildListeners,
 ) => ChildHandle;
 
+/** The first executable `name` on PATH, or undefined. */
+function onPath(name: string, path: string | undefined): string | undefined {
+  for (const dir of (path ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * How to start `binary args` so that it dies with us: through util-linux's `setpriv --pdeathsig`,
+ * when both exist. A batch child ends by itself when our end of its stdin closes, but `ip monitor`
+ * reads no stdin: an agent killed with SIGKILL would leave it running for ever (and, in a network
+ * namespace, keep that namespace alive). A missing binary is spawned directly, so its ENOENT still
+ * names it.
+ */
+function command(
+  binary: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv | undefined,
+): [string, readonly string[]] {
+  const path = (env ?? process.env).PATH;
+  const setpriv = onPath('setpriv', path);
+  if (setpriv === undefined || onPath(binary, path) === undefined) return [binary, args];
+  return [setpriv, ['--pdeathsig', 'SIGKILL', '--', binary, ...args]];
+}
+
 /**
  * The real {@link SpawnChild}: an argument list, never a shell. A live child keeps Node running
- * (a pending batch must be awaited), so its owner ends it with `end()` or `kill()`.
+ * (a pending batch must be awaited), so its owner ends it with `end()` or `kill()`; if we die
+ * first, the kernel kills it (see {@link command}).
  */
 export function createSpawnChild(env?: NodeJS.ProcessEnv): SpawnChild {
   return (binary, args, listeners) => {
-    const child = spawn(binary, args, {
+    const [file, argv] = command(binary, args, env);
+    const child = spawn(file, argv, {
       stdio: ['pipe', 'pipe', 'pipe'],
       ...(env === undefined ? {} : { env }),
     });
