@@ -107,7 +107,8 @@ function peerStatuses(f: AgentFacts): PeerStatus[] {
     };
   });
   for (const [key, reason] of sync.peers.rejectedKeys) {
-    const subnet = key.replace(/^subnets\//, '').split(',')[0] ?? key;
+    // The IPv4 part of the key (`10.5.3.0-24`, or `10.5.3.0-24&fd00::-64` for dual stack).
+    const subnet = key.replace(/^subnets\//, '').split('&')[0] ?? key;
     out.push({ subnet: subnet.replace('-', '/'), publicIp: '', state: 'rejected', reason });
   }
   return out.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', { numeric: true }));

@@ -78,6 +78,7 @@ export async function runStatus(
   const notes: string[] = [];
   let status: AgentStatus | undefined;
   let agentUrl: string | undefined;
+  let unanswered: string | undefined;
   if (config.healthz.port > 0) {
     const target = { healthzIp: config.healthz.ip, port: config.healthz.port };
     const answer = await fetchAgentStatus({ ...target, timeoutMs: AGENT_TIMEOUT_MS });
@@ -86,6 +87,7 @@ export async function runStatus(
       agentUrl = answer.url;
     } else {
       const what = answer.kind === 'unreachable' ? 'no agent answered' : 'the agent answered';
+      unanswered = `${agentStatusUrl(target)} (${answer.error})`;
       notes.push(
         `${what} at ${agentStatusUrl(target)} (${answer.error}); read etcd, the subnet file and the kernel directly`,
       );
@@ -94,6 +96,7 @@ export async function runStatus(
     notes.push('--healthz-port is 0 (no agent to ask): read directly');
   }
   status ??= await readDirectly(config, notes);
+  if (unanswered !== undefined) status = { ...status, unansweredAgent: unanswered };
   const now = Date.now();
   output.stdout(
     args.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status, now, agentUrl),

@@ -7,6 +7,11 @@
  */
 export interface AgentStatus {
   readonly source: 'agent' | 'direct';
+  /**
+   * Direct mode only: a health port was configured but no agent answered there (the URL and why).
+   * A configured agent that does not answer is not healthy, whatever the rest says.
+   */
+  readonly unansweredAgent?: string;
   /** flannel-ts version of whoever produced this. */
   readonly version: string;
   /** The agent process; absent in `direct` mode. */

@@ -65,7 +65,14 @@ export function statusVerdict(status: AgentStatus, nowMs: number): StatusVerdict
     return { ok: ready, line: `${ready ? 'OK' : 'NOT OK'}: ${[head, ...facts].join('; ')}` };
   }
   const pending = peerCounts(status.peers).pending;
-  const ok = status.etcd.reachable && status.lease !== undefined && pending === 0;
+  if (status.unansweredAgent !== undefined) {
+    facts.unshift(`agent NOT ANSWERING at ${status.unansweredAgent}`);
+  }
+  const ok =
+    status.etcd.reachable &&
+    status.lease !== undefined &&
+    pending === 0 &&
+    status.unansweredAgent === undefined;
   const line = `${ok ? 'OK' : 'NOT OK'} (read directly, no agent): ${facts.join('; ')}`;
   return { ok, line };
 }

@@ -115,6 +115,21 @@ describe('statusVerdict', () => {
   });
 });
 
+describe('statusVerdict when the configured agent does not answer', () => {
+  it('is NOT OK even when everything read directly is fine, naming where it asked', () => {
+    const status: AgentStatus = {
+      ...agentStatus,
+      agent: undefined,
+      source: 'direct',
+      unansweredAgent: 'http://127.0.0.1:8471/status (timed out after 2000 ms)',
+    };
+    expect(statusVerdict(status, NOW)).toEqual({
+      ok: false,
+      line: 'NOT OK (read directly, no agent): agent NOT ANSWERING at http://127.0.0.1:8471/status (timed out after 2000 ms); lease 10.5.1.0/24 (expires in 23h00m); peers 1/1 programmed (1 skipped, 1 rejected); etcd reachable',
+    });
+  });
+});
+
 describe('renderStatus', () => {
   it('prints the lease, backend, etcd, subnet file, rules, a row per peer, the tasks and the verdict', () => {
     expect(renderStatus(agentStatus, NOW, 'http://127.0.0.1:8471/status')).toBe(
