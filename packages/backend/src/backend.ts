@@ -1,20 +1,40 @@
+import { FlannelError } from '@flannel-ts/core';
 import type { Cidr, Lease, Logger } from '@flannel-ts/core';
 import type { DataPlaneRunners } from './apply';
 
-/** The interface flanneld carries traffic over, and the public IP it advertises. */
+/** One address family of the external interface: its address and what we advertise. */
+export interface InterfaceAddress {
+  /** The interface's address of this family (flannel's choice among several). */
+  readonly address: string;
+  /** `--public-ip` / `--public-ipv6`, or the interface address. */
+  readonly publicIp: string;
+  /**
+   * The networks of this family directly connected to it, when the caller has read them already
+   * (interface selection has); otherwise the backend reads the link.
+   */
+  readonly connected?: readonly Cidr[] | undefined;
+}
+
+/**
+ * The interface flanneld carries traffic over, with what it has of each family: `ipv4` when IPv4
+ * is enabled, `ipv6` when IPv6 is (both for dual stack). One type for interface selection, the
+ * backends and status.
+ */
 export interface ExternalInterface {
   readonly name: string;
   readonly index: number;
   readonly mtu: number;
-  /** The interface's IPv4 address. */
-  readonly address: string;
-  /** `--public-ip`, or the interface address. */
-  readonly publicIp: string;
-  /**
-   * The IPv4 networks directly connected to it, when the caller has read them already (interface
-   * selection has); otherwise the backend reads the link.
-   */
-  readonly connected?: readonly Cidr[] | undefined;
+  readonly ipv4?: InterfaceAddress | undefined;
+  readonly ipv6?: InterfaceAddress | undefined;
+}
+
+/** The interface's IPv4 side, or a clear error for a backend that needs one. */
+export function ipv4Of(iface: ExternalInterface, backend: string): InterfaceAddress {
+  if (iface.ipv4) return iface.ipv4;
+  throw new FlannelError(
+    'INTERFACE',
+    `the ${backend} backend needs an IPv4 address on ${iface.name}, and it has none flannel can use`,
+  );
 }
 
 /** What a backend gets to build itself. */

@@ -4,7 +4,9 @@ export type {
   BackendFactory,
   BackendLeaseData,
   ExternalInterface,
+  InterfaceAddress,
 } from './backend';
+export { ipv4Of } from './backend';
 export { createAllocBackend } from './alloc-backend';
 export { IpBinaryNotFoundError, IpCommandError, saysDeviceMissing } from './ip-runner';
 export type { FailedBatchLine, IpCommandFailure, IpRunner } from './ip-runner';

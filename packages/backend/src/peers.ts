@@ -19,7 +19,7 @@ export async function connectedTo(
   iface: ExternalInterface,
   signal?: AbortSignal,
 ): Promise<readonly Cidr[]> {
-  if (iface.connected) return iface.connected;
+  if (iface.ipv4?.connected) return iface.ipv4.connected;
   const link = await readLink(ip, iface.name, signal);
   return link ? connectedNetworks(link) : [];
 }

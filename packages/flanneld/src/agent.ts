@@ -1,7 +1,7 @@
 import type { Lease, Logger } from '@flannel-ts/core';
 import { FlannelError, systemClock } from '@flannel-ts/core';
 import type { DataPlane, ExternalInterface } from '@flannel-ts/backend';
-import { createIproute2Monitor, createIproute2Runner } from '@flannel-ts/backend';
+import { createIproute2Monitor, createIproute2Runner, ipv4Of } from '@flannel-ts/backend';
 import { readPreviousSubnetEnv, renderSubnetEnv, writeFileAtomic } from '@flannel-ts/docker';
 import type { PreviousSubnetEnv } from '@flannel-ts/docker';
 import { LeaseManager, createEtcdLeaseStore, loadNetworkConfig } from '@flannel-ts/subnet';
@@ -144,8 +144,8 @@ async function startUp(o: StartUp): Promise<void> {
   const iface: ExternalInterface = found.choice;
   logger.info('using interface', {
     name: iface.name,
-    address: iface.address,
-    publicIp: iface.publicIp,
+    address: iface.ipv4?.address,
+    publicIp: iface.ipv4?.publicIp,
     mtu: iface.mtu,
     why: found.choice.reason,
   });
@@ -160,7 +160,11 @@ async function startUp(o: StartUp): Promise<void> {
   facts.backend = backend;
   const data = await step(`setting up the ${backend.type} backend`, (s) => backend.register(s));
   facts.backendData = data.backendData;
-  const attrs = { publicIp: iface.publicIp, publicIpv6: config.publicIpv6 ?? null, ...data };
+  const attrs = {
+    publicIp: ipv4Of(iface, backend.type).publicIp,
+    publicIpv6: config.publicIpv6 ?? null,
+    ...data,
+  };
   const leases = new LeaseManager({
     store,
     clock,

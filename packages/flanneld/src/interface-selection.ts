@@ -1,4 +1,4 @@
-import type { Cidr } from '@flannel-ts/core';
+import type { ExternalInterface } from '@flannel-ts/backend';
 import { ipEquals, parseIp, parseIpv4 } from '@flannel-ts/core';
 import type { Config } from './config';
 import type { IpAddrInfo, IpLink, NetworkInventory } from './network-inventory';
@@ -7,18 +7,9 @@ import type { IpAddrInfo, IpLink, NetworkInventory } from './network-inventory';
 export type SelectionCriteria = Pick<Config, 'iface' | 'ifaceRegex' | 'ifaceCanReach' | 'publicIp'>;
 
 /** The external interface: what backends bind to and what peers reach us at. */
-export interface InterfaceChoice {
-  readonly name: string;
-  readonly index: number;
-  readonly mtu: number;
-  /** The interface's IPv4 address. */
-  readonly address: string;
-  /** `--public-ip`, or else the interface address. */
-  readonly publicIp: string;
+export interface InterfaceChoice extends ExternalInterface {
   /** Why this interface won, for the startup log. */
   readonly reason: string;
-  /** Its IPv4 networks (address/prefix), so the backends need not read the link again. */
-  readonly connected?: readonly Cidr[];
 }
 
 /** Outcome of {@link selectInterface}; failures name everything that was tried. */
@@ -197,8 +188,7 @@ function complete(candidate: Candidate, publicIp: string | undefined): Attempt {
       name: link.ifname,
       index: link.ifindex,
       mtu,
-      address,
-      publicIp: publicIp ?? address,
+      ipv4: { address, publicIp: publicIp ?? address },
       reason: candidate.reason,
     },
   };

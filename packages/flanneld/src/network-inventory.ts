@@ -85,7 +85,11 @@ export async function discoverInterface(
   const connected = (link?.addr_info ?? [])
     .filter((a) => a.family === 'inet')
     .flatMap((a) => parseCidr(`${a.local}/${a.prefixlen}`) ?? []);
-  return { ok: true, choice: { ...selection.choice, connected } };
+  const { choice } = selection;
+  return {
+    ok: true,
+    choice: { ...choice, ...(choice.ipv4 ? { ipv4: { ...choice.ipv4, connected } } : {}) },
+  };
 }
 
 async function lookupRoute(

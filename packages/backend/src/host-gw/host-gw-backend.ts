@@ -15,11 +15,12 @@ export const createHostGwBackend: BackendFactory = (ctx): Backend => {
     type: 'host-gw',
     mtu: iface.mtu,
     register() {
-      if (iface.publicIp !== iface.address) {
+      const v4 = iface.ipv4;
+      if (v4 && v4.publicIp !== v4.address) {
         return Promise.reject(
           new FlannelError(
             'BACKEND_CONFIG',
-            `${HOST_GW_NAT_MESSAGE} (public IP ${iface.publicIp}, ${iface.name} has ${iface.address})`,
+            `${HOST_GW_NAT_MESSAGE} (public IP ${v4.publicIp}, ${iface.name} has ${v4.address})`,
           ),
         );
       }

@@ -1,4 +1,5 @@
 import { FlannelError } from '@flannel-ts/core';
+import { ipv4Of } from '../backend';
 import type { Backend, BackendFactory, DataPlane } from '../backend';
 import { boolOption, intOption } from '../backend-options';
 import { blackholeOf, createPeerDataPlane } from '../engine/peer-data-plane';
@@ -28,7 +29,7 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
   const spec: VxlanDeviceSpec = {
     name: `flannel.${vni}`,
     vni,
-    localIp: iface.address,
+    localIp: ipv4Of(iface, 'vxlan').address,
     underlay: iface.name,
     port,
     gbp: boolOption(options, 'GBP'),

@@ -33,7 +33,12 @@ function setPeers(dp: DataPlane, ls: readonly Lease[]): void {
   ]);
   current = next;
 }
-const iface = { name: 'v0', index: 0, mtu: 1500, address: '192.0.2.10', publicIp: '192.0.2.10' };
+const iface = {
+  name: 'v0',
+  index: 0,
+  mtu: 1500,
+  ipv4: { address: '192.0.2.10', publicIp: '192.0.2.10' },
+};
 const network = parseCidr('10.5.0.0/16')!;
 const own: Lease = {
   subnets: { ipv4: parseCidr('10.5.1.0/24')! },
@@ -307,7 +312,7 @@ describe('host-gw backend on a real kernel', () => {
 
   it('refuses a NAT public IP with the upstream message', async () => {
     const backend = createHostGwBackend({
-      iface: { ...iface, publicIp: '203.0.113.9' },
+      iface: { ...iface, ipv4: { address: '192.0.2.10', publicIp: '203.0.113.9' } },
       options: {},
       logger: noopLogger,
       runners,

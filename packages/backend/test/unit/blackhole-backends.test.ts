@@ -21,9 +21,7 @@ const iface: ExternalInterface = {
   name: 'v0',
   index: 3,
   mtu: 1500,
-  address: '192.0.2.10',
-  publicIp: '192.0.2.10',
-  connected: [cidr('192.0.2.0/24')],
+  ipv4: { address: '192.0.2.10', publicIp: '192.0.2.10', connected: [cidr('192.0.2.0/24')] },
 };
 const lease = (subnet: string, publicIp: string, backendType: string): Lease => ({
   subnets: { ipv4: cidr(subnet) },

@@ -37,8 +37,7 @@ const iface: ExternalInterface = {
   name: 'v0',
   index: 3,
   mtu: 1500,
-  address: '192.0.2.10',
-  publicIp: '192.0.2.10',
+  ipv4: { address: '192.0.2.10', publicIp: '192.0.2.10' },
 };
 
 /**
@@ -307,7 +306,14 @@ describe('vxlan backend data plane', () => {
 
   it('reads no link for the connected networks when interface selection handed them over', async () => {
     const h = fakeHost(COMPATIBLE);
-    const withNetworks = { ...iface, connected: [parseCidr('192.0.2.0/24') as Cidr] };
+    const withNetworks = {
+      ...iface,
+      ipv4: {
+        address: '192.0.2.10',
+        publicIp: '192.0.2.10',
+        connected: [parseCidr('192.0.2.0/24') as Cidr],
+      },
+    };
     const backend = createVxlanBackend({
       iface: withNetworks,
       options: {},
@@ -426,7 +432,7 @@ describe('vxlan backend data plane', () => {
 describe('host-gw backend register', () => {
   it('rejects a public IP that differs from the interface address, with upstream’s message', async () => {
     const backend = createHostGwBackend({
-      iface: { ...iface, publicIp: '203.0.113.5' },
+      iface: { ...iface, ipv4: { address: '192.0.2.10', publicIp: '203.0.113.5' } },
       options: {},
       logger: noopLogger,
       runners: fakeHost(undefined),

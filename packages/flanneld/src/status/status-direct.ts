@@ -59,7 +59,7 @@ export function assembleDirectStatus(
   const text = reads.subnetFileText;
   const file = text === undefined ? undefined : parseSubnetEnv(text);
   const fileVars = text === undefined ? undefined : parseEnvLines(text).vars;
-  const publicIp = config.publicIp ?? kernel.iface?.publicIp;
+  const publicIp = config.publicIp ?? kernel.iface?.ipv4?.publicIp;
   const network = etcd.reachable ? etcd.network : undefined;
   const own = etcd.reachable
     ? findOwnLease(etcd.listing.leases, publicIp, file?.subnet)

@@ -40,7 +40,7 @@ export function vxlanDevice(network: NetworkConfig): { vni: number; device: stri
  * functions, so "skipped" means what it means in the agent (another VNI, not on-link…).
  */
 function entriesFor(lease: Lease, network: NetworkConfig, iface: InterfaceChoice): PeerEntries {
-  const connected = iface.connected ?? [];
+  const connected = iface.ipv4?.connected ?? [];
   switch (network.backend.type) {
     case 'vxlan': {
       const { vni, device } = vxlanDevice(network);

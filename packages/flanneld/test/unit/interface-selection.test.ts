@@ -39,8 +39,7 @@ describe('selectInterface without --iface flags', () => {
       name: 'eth0',
       index: 4,
       mtu: 1400,
-      address: '192.0.2.2',
-      publicIp: '192.0.2.2',
+      ipv4: { address: '192.0.2.2', publicIp: '192.0.2.2' },
       reason: 'carries the default route via 192.0.2.1',
     });
   });
@@ -48,7 +47,7 @@ describe('selectInterface without --iface flags', () => {
   it('takes the first of several default routes and its permanent address over a dynamic one', () => {
     expect(chosen(selectInterface(netns, none))).toMatchObject({
       name: 'ens3',
-      address: '10.10.0.6',
+      ipv4: { address: '10.10.0.6' },
     });
   });
 
@@ -62,15 +61,17 @@ describe('selectInterface without --iface flags', () => {
     const criteria = { ...none, publicIp: '10.20.0.2' };
     expect(chosen(selectInterface(netnsNoDefault, criteria))).toMatchObject({
       name: 'ens4',
-      address: '10.20.0.2',
-      publicIp: '10.20.0.2',
+      ipv4: { address: '10.20.0.2', publicIp: '10.20.0.2' },
       reason: 'owns --public-ip 10.20.0.2',
     });
   });
 
   it('treats a --public-ip no interface owns as a NAT address on the default-route interface', () => {
     const choice = chosen(selectInterface(host, { ...none, publicIp: '203.0.113.50' }));
-    expect(choice).toMatchObject({ name: 'eth0', address: '192.0.2.2', publicIp: '203.0.113.50' });
+    expect(choice).toMatchObject({
+      name: 'eth0',
+      ipv4: { address: '192.0.2.2', publicIp: '203.0.113.50' },
+    });
     expect(choice.reason).toBe(
       'carries the default route via 192.0.2.1; --public-ip 203.0.113.50 is not assigned to any local interface, so it is treated as a NAT address',
     );
@@ -90,8 +91,7 @@ describe('selectInterface with --iface', () => {
       name: 'ens4',
       index: 5,
       mtu: 9000,
-      address: '10.20.0.2',
-      publicIp: '10.20.0.2',
+      ipv4: { address: '10.20.0.2', publicIp: '10.20.0.2' },
       reason: 'matches --iface ens4',
     });
   });
@@ -99,7 +99,7 @@ describe('selectInterface with --iface', () => {
   it('picks by address, using that address', () => {
     expect(chosen(selectInterface(netns, { ...none, iface: ['10.10.0.5'] }))).toMatchObject({
       name: 'ens3',
-      address: '10.10.0.5',
+      ipv4: { address: '10.10.0.5' },
       reason: 'has --iface address 10.10.0.5',
     });
   });
@@ -108,15 +108,14 @@ describe('selectInterface with --iface', () => {
     const criteria = { ...none, iface: ['eth9', 'v6only', 'll0', 'ens3'] };
     expect(chosen(selectInterface(netns, criteria))).toMatchObject({
       name: 'll0',
-      address: '169.254.20.1',
+      ipv4: { address: '169.254.20.1' },
     });
   });
 
   it('keeps --public-ip as the public address of an explicitly chosen interface', () => {
     const criteria = { ...none, iface: ['ens3'], publicIp: '198.51.100.1' };
     expect(chosen(selectInterface(netns, criteria))).toMatchObject({
-      address: '10.10.0.6',
-      publicIp: '198.51.100.1',
+      ipv4: { address: '10.10.0.6', publicIp: '198.51.100.1' },
     });
   });
 
@@ -145,7 +144,7 @@ describe('selectInterface with --iface-regex', () => {
   it('matches usable addresses before names', () => {
     expect(chosen(selectInterface(netns, { ...none, ifaceRegex: ['^10\\.20\\.'] }))).toMatchObject({
       name: 'ens4',
-      address: '10.20.0.2',
+      ipv4: { address: '10.20.0.2' },
       reason: 'its address 10.20.0.2 matches --iface-regex ^10\\.20\\.',
     });
   });
@@ -153,7 +152,7 @@ describe('selectInterface with --iface-regex', () => {
   it('falls back to interface names', () => {
     expect(chosen(selectInterface(netns, { ...none, ifaceRegex: ['^ens'] }))).toMatchObject({
       name: 'ens3',
-      address: '10.10.0.6',
+      ipv4: { address: '10.10.0.6' },
       reason: 'its name matches --iface-regex ^ens',
     });
   });
@@ -162,7 +161,7 @@ describe('selectInterface with --iface-regex', () => {
     const criteria = { ...none, iface: ['eth9'], ifaceRegex: ['^wlan', '^down'] };
     expect(chosen(selectInterface(netns, criteria))).toMatchObject({
       name: 'down0',
-      address: '10.60.0.1',
+      ipv4: { address: '10.60.0.1' },
     });
   });
 
@@ -184,7 +183,7 @@ describe('selectInterface with --iface-can-reach', () => {
       chosen(selectInterface(inventory, { ...none, ifaceCanReach: '10.20.0.77' })),
     ).toMatchObject({
       name: 'ens4',
-      address: '10.20.0.1',
+      ipv4: { address: '10.20.0.1' },
       reason: 'the route to 10.20.0.77 leaves through it',
     });
   });
@@ -195,7 +194,7 @@ describe('selectInterface with --iface-can-reach', () => {
       chosen(selectInterface(inventory, { ...none, ifaceCanReach: '198.51.100.7' })),
     ).toMatchObject({
       name: 'ens3',
-      address: '10.10.0.5',
+      ipv4: { address: '10.10.0.5' },
     });
   });
 
