@@ -1,6 +1,7 @@
 import type { Logger } from '@flannel-ts/core';
 import type { BackendFactory } from '@flannel-ts/backend';
 import { createAllocBackend, createHostGwBackend, createVxlanBackend } from '@flannel-ts/backend';
+import { COMMAND_NAMES, createExtensionBackend } from '@flannel-ts/backend';
 import type { ConfigIssue, NetworkConfig } from '@flannel-ts/subnet';
 
 /** A backend this agent runs: its factory and the `Backend` options it understands. */
@@ -18,11 +19,15 @@ export const BACKENDS: Readonly<Record<string, BackendEntry>> = {
     options: ['VNI', 'Port', 'MTU', 'DirectRouting', 'GBP', 'Learning'],
   },
   'host-gw': { create: createHostGwBackend, options: [] },
+  extension: { create: createExtensionBackend, options: COMMAND_NAMES },
 };
 
 /** Upstream's backend options that this agent does not use, by backend: name → why. */
 const NOT_USED: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   vxlan: { MacPrefix: 'upstream reads it on Windows only' },
+  extension: {
+    ShutdownCommand: 'upstream does not implement it either (only its example files name it)',
+  },
 };
 
 /** The config check loadNetworkConfig applies: the backend type must be one of {@link BACKENDS}. */
