@@ -2,12 +2,12 @@ import { Backoff, systemClock } from '@flannel-ts/core';
 import type { Clock, Lease, Logger } from '@flannel-ts/core';
 import type { PeerState, SyncReport } from '../backend';
 import { describePeer } from '../peers';
-import { ExtensionCommandError } from './command-error';
 import { peerInput, sameInput } from './command-input';
 import type { PeerInput } from './command-input';
 import { failureOf, quoteOutput } from './command-runner';
 import type { CommandRunner } from './command-runner';
 import type { ExtensionCommands } from './extension-options';
+import { RetrySchedule } from './retry-schedule';
 import { runBounded } from './run-bounded';
 
 /** Options of {@link CommandTable}. */
@@ -28,20 +28,7 @@ export interface CommandTableOptions {
 }
 
 type Op = 'add' | 'remove';
-const COMMAND: Readonly<Record<Op, 'SubnetAddCommand' | 'SubnetRemoveCommand'>> = {
-  add: 'SubnetAddCommand',
-  remove: 'SubnetRemoveCommand',
-};
-
-interface Failure {
-  readonly op: Op;
-  /** The lease the failed command was run for. */
-  readonly lease: Lease;
-  readonly message: string;
-  readonly attempts: number;
-  readonly retryAt: number;
-  readonly backoff: Backoff;
-}
+const COMMAND = { add: 'SubnetAddCommand', remove: 'SubnetRemoveCommand' } as const;
 
 /** One peer, by lease key. */
 interface Peer {
@@ -55,7 +42,8 @@ interface Peer {
   done: PeerInput | undefined;
   /** The last add that ran, succeeded or not (it may have done part): a remove is owed for it. */
   ran: { readonly input: PeerInput; readonly lease: Lease } | undefined;
-  failure: Failure | undefined;
+  /** The last command failed: what, why, how often, and the back-off of its retries. */
+  failure: { op: Op; message: string; attempts: number; backoff: Backoff } | undefined;
   /** Bumped by every change: a command decided on before it is stale. */
   generation: number;
 }
@@ -74,20 +62,27 @@ interface Job {
  * its add command last succeeded with), a dirty set, and one pass at a time, as the kernel table
  * (engine/kernel-table.ts) has. It is not that table: there are no kernel entries to plan, read
  * back or observe, only commands whose exit status is all we learn, so what succeeded is recorded
- * here and never re-run for an unchanged lease. A failed command is retried with back-off; a
- * failing remove is given up after a few runs (its peer is gone, and with it what `flanneld
- * status` could show). A pass runs one command per subnet, and passes never overlap, so commands
- * of one subnet never run at once; different subnets run side by side, a few at a time.
+ * here and never re-run for an unchanged lease.
+ *
+ * A failed command leaves its peer pending (with the failure as reason) and is retried with
+ * back-off ({@link followRetries} says when one is due). It does not fail the pass: upstream's
+ * own examples fail harmlessly when re-run (`ip route add` of a route an agent restart left in
+ * place answers "File exists"), and a failing pass would hold back readiness and systemd's
+ * READY=1 for good. A failing remove is given up after a few runs: its peer is gone.
+ *
+ * A pass runs at most one command per subnet, and passes never overlap, so commands of one
+ * subnet never run at once; different subnets run side by side, a few at a time.
  */
 export class CommandTable {
   private readonly peers = new Map<string, Peer>();
   private readonly dirty = new Set<string>();
-  private readonly failing = new Set<string>();
   private readonly clock: Clock;
+  private readonly retries: RetrySchedule;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: CommandTableOptions) {
     this.clock = o.clock ?? systemClock;
+    this.retries = new RetrySchedule(this.clock);
   }
 
   /** Records changed peers (lease key → lease, undefined when it left). Runs nothing. */
@@ -97,33 +92,30 @@ export class CommandTable {
       const next = lease ? peerInput(lease) : undefined;
       const wanted = next && 'env' in next ? next : undefined;
       const skip = next && 'skip' in next ? next.skip : undefined;
-      const same = p.lease !== undefined && lease !== undefined && skip === p.skip;
+      const unchanged =
+        p.lease !== undefined &&
+        lease !== undefined &&
+        skip === p.skip &&
+        (wanted && p.wanted ? sameInput(wanted, p.wanted) : wanted === p.wanted);
       p.lease = lease;
       // A renewal (same value, new TTL) changes nothing a command sees.
-      if (same && (wanted && p.wanted ? sameInput(wanted, p.wanted) : wanted === p.wanted)) {
-        continue;
-      }
-      if (skip !== undefined && skip !== p.skip && lease) {
+      if (unchanged) continue;
+      if (lease && skip !== undefined && skip !== p.skip) {
         this.o.logger.warn('skipping peer', { peer: describePeer(lease), reason: skip });
       }
       p.wanted = wanted;
       p.skip = skip;
       p.generation++;
-      // Tried at once, whatever the back-off: it is a new state.
+      // A new state is tried at once, whatever the back-off of the old one.
       p.failure = undefined;
-      this.failing.delete(key);
+      this.retries.clear(key);
       this.dirty.add(key);
     }
   }
 
   /** True when a pass has something to run now. */
   get pending(): boolean {
-    if (this.dirty.size > 0) return true;
-    const now = this.clock.now();
-    for (const key of this.failing) {
-      if ((this.peers.get(key)?.failure?.retryAt ?? Infinity) <= now) return true;
-    }
-    return false;
+    return this.dirty.size > 0 || this.retries.anyDue;
   }
 
   /** Runs what changed and the failed commands that are due; one pass at a time. */
@@ -134,6 +126,11 @@ export class CommandTable {
     );
     this.tail = run.catch(() => undefined);
     return run;
+  }
+
+  /** Calls `onDue` whenever a failed command is due again, until `signal` aborts. */
+  followRetries(onDue: () => void, signal: AbortSignal): Promise<void> {
+    return this.retries.follow(onDue, signal);
   }
 
   /** Each peer here: programmed (its add succeeded, or none is configured), pending or skipped. */
@@ -151,9 +148,8 @@ export class CommandTable {
   }
 
   private programmed(p: Peer): boolean {
-    return (
-      !this.o.commands.SubnetAddCommand || (!!p.done && !!p.wanted && sameInput(p.done, p.wanted))
-    );
+    if (!this.o.commands.SubnetAddCommand) return true;
+    return !!p.done && !!p.wanted && sameInput(p.done, p.wanted);
   }
 
   private newPeer(key: string): Peer {
@@ -171,14 +167,11 @@ export class CommandTable {
   }
 
   private async pass(signal?: AbortSignal): Promise<SyncReport> {
-    const now = this.clock.now();
-    const keys = new Set(this.dirty);
+    const keys = new Set([...this.dirty, ...this.retries.dueNow()]);
     this.dirty.clear();
-    for (const key of this.failing) {
-      if ((this.peers.get(key)?.failure?.retryAt ?? Infinity) <= now) keys.add(key);
-    }
     const jobs: Job[] = [];
     for (const key of keys) {
+      this.retries.clear(key);
       const job = this.decide(key);
       if (job) jobs.push(job);
     }
@@ -188,13 +181,20 @@ export class CommandTable {
       try {
         if (await this.run(job, signal)) changes++;
       } catch (err) {
-        // Nothing is known of what it did: decided afresh by the next pass.
+        // Nothing is known of what it did (aborted, or no shell): decided afresh next pass.
         this.dirty.add(job.key);
         thrown.push(err);
       }
     });
     if (thrown.length > 0) throw thrown[0];
-    return this.report(changes);
+    let programmedPeers = 0;
+    const skippedPeers: string[] = [];
+    for (const p of this.peers.values()) {
+      if (!p.lease) continue;
+      if (p.skip !== undefined) skippedPeers.push(describePeer(p.lease));
+      else if (this.programmed(p)) programmedPeers++;
+    }
+    return { changes, repairs: 0, programmedPeers, skippedPeers };
   }
 
   /** What one peer needs run now, if anything (and forgets a peer that left with nothing owed). */
@@ -218,7 +218,7 @@ export class CommandTable {
     if (p.ran && remove) return job('remove', p.ran.input, p.ran.lease);
     p.ran = undefined;
     p.done = undefined;
-    if (!p.lease) this.forget(key);
+    if (!p.lease) this.peers.delete(key);
     return undefined;
   }
 
@@ -232,40 +232,40 @@ export class CommandTable {
     const fields = { subnet: input.env['SUBNET'], publicIp: input.env['PUBLIC_IP'] };
     this.o.logger.debug(`running ${name}`, fields);
     if (op === 'add') p.ran = { input, lease };
-    const result = await this.o.runner.run(
-      { name, script, env: input.env, stdin: input.stdin },
-      signal,
-    );
+    const command = { name, script, env: input.env, stdin: input.stdin };
+    const result = await this.o.runner.run(command, signal);
     this.o.logger.trace(`${name} output`, {
       ...fields,
       stdout: quoteOutput(result.stdout),
       stderr: quoteOutput(result.stderr),
     });
     const failure = failureOf(result);
-    if (failure === undefined) {
-      if (p.failure) {
-        this.o.logger.info(`${name} succeeded after failing`, {
-          ...fields,
-          attempts: p.failure.attempts + 1,
-        });
-      }
-      p.failure = undefined;
-      this.failing.delete(key);
-      if (op === 'add') p.done = input;
-      else {
-        p.ran = undefined;
-        p.done = undefined;
-        if (!p.lease) this.forget(key);
-      }
-      return true;
+    if (failure !== undefined) {
+      this.failed(job, failure, fields);
+      return false;
     }
-    this.failed(job, failure, fields);
-    return false;
+    if (p.failure) {
+      const attempts = p.failure.attempts + 1;
+      this.o.logger.info(`${name} succeeded after failing`, { ...fields, attempts });
+    }
+    p.failure = undefined;
+    if (op === 'add') p.done = input;
+    else {
+      p.ran = undefined;
+      p.done = undefined;
+      if (!p.lease) this.peers.delete(key);
+    }
+    return true;
   }
 
   private failed(job: Job, message: string, fields: Record<string, unknown>): void {
     const { peer: p, op, key } = job;
     const name = COMMAND[op];
+    if (p.generation !== job.generation) {
+      // A change arrived meanwhile and marked the peer dirty: the next pass decides afresh.
+      this.o.logger.warn(`${name} failed`, { ...fields, error: message });
+      return;
+    }
     const before = p.failure?.op === op ? p.failure : undefined;
     const attempts = (before?.attempts ?? 0) + 1;
     if (op === 'remove' && attempts >= (this.o.removeAttempts ?? 5)) {
@@ -273,56 +273,22 @@ export class CommandTable {
         ...fields,
         attempts,
         error: message,
-        todo: 'undo by hand what the add command set up for this subnet',
+        todo: 'undo by hand what SubnetAddCommand set up for this subnet',
       });
       p.failure = undefined;
-      this.failing.delete(key);
       p.ran = undefined;
       p.done = undefined;
-      if (!p.lease) this.forget(key);
+      if (!p.lease) this.peers.delete(key);
       return;
     }
-    if (p.generation !== job.generation) {
-      // A change arrived meanwhile and marked the peer dirty: the next pass decides afresh.
-      this.o.logger.warn(`${name} failed`, { ...fields, error: message });
-      return;
-    }
-    const backoff =
-      before?.backoff ?? new Backoff(this.o.retryInitialMs ?? 1000, this.o.retryMaxMs ?? 60_000);
+    const { retryInitialMs = 1000, retryMaxMs = 60_000 } = this.o;
+    const backoff = before?.backoff ?? new Backoff(retryInitialMs, retryMaxMs);
     const retryInMs = backoff.next();
-    const retryAt = this.clock.now() + retryInMs;
-    p.failure = { op, lease: job.lease, message, attempts, backoff, retryAt };
-    this.failing.add(key);
+    p.failure = { op, message, attempts, backoff };
+    this.retries.set(key, this.clock.now() + retryInMs);
     // Warned about once; the same answer again is detail.
     const line = { ...fields, error: message, attempts, retryInMs };
     if (before?.message === message) this.o.logger.debug(`${name} failed again`, line);
     else this.o.logger.warn(`${name} failed; retrying`, line);
-  }
-
-  private forget(key: string): void {
-    this.peers.delete(key);
-    this.failing.delete(key);
-  }
-
-  private report(changes: number): SyncReport {
-    const failed: string[] = [];
-    let programmedPeers = 0;
-    const skippedPeers: string[] = [];
-    for (const p of this.peers.values()) {
-      if (p.failure) {
-        const { op, lease, message } = p.failure;
-        failed.push(`${COMMAND[op]} for ${describePeer(lease)}: ${message}`);
-      }
-      if (!p.lease) continue;
-      if (p.skip !== undefined) skippedPeers.push(describePeer(p.lease));
-      else if (this.programmed(p)) programmedPeers++;
-    }
-    if (failed.length > 0) {
-      const more = failed.length > 3 ? ` (and ${failed.length - 3} more)` : '';
-      throw new ExtensionCommandError(
-        `${failed.length} extension command(s) failing, retried with back-off: ${failed.slice(0, 3).join('; ')}${more}`,
-      );
-    }
-    return { changes, repairs: 0, programmedPeers, skippedPeers };
   }
 }

@@ -4,8 +4,9 @@ import type { CommandTable } from './command-table';
 /**
  * The extension backend's data plane: the command table, and beside it, with
  * `--ip-blackhole-route`, the shared peer data plane holding just our subnet's blackhole route (as
- * alloc's). The table has no kernel events to follow; the blackhole route's monitor is followed
- * when there is one. A pass runs both; the first failure is rethrown after both have run.
+ * alloc's). There are no kernel events of the table's to follow: its watch asks for a pass when a
+ * failed command is due again (and follows the blackhole route's monitor, when there is one). A
+ * pass runs both; the first failure is rethrown after both have run.
  */
 export function extensionDataPlane(table: CommandTable, blackhole?: DataPlane): DataPlane {
   const both = async (
@@ -31,16 +32,21 @@ export function extensionDataPlane(table: CommandTable, blackhole?: DataPlane): 
     // Nothing that succeeded is run again: a full pass is the table's retries that are due.
     resync: (signal) =>
       both(() => table.apply(signal), blackhole && (() => blackhole.resync(signal))),
-    watch: (onDirty, signal) =>
-      blackhole ? blackhole.watch(onDirty, signal) : untilAborted(signal),
+    async watch(onDirty, signal) {
+      const retries = (s: AbortSignal): Promise<void> =>
+        table.followRetries(() => onDirty(false), s);
+      if (!blackhole) return retries(signal);
+      // Whichever ends first ends both: a monitor that stopped is the caller's to restart.
+      const inner = new AbortController();
+      const stop = (): void => inner.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        await Promise.race([blackhole.watch(onDirty, inner.signal), retries(inner.signal)]);
+      } finally {
+        inner.abort();
+        signal.removeEventListener('abort', stop);
+      }
+    },
     peerStates: () => table.peerStates(),
   };
-}
-
-/** Resolves when the signal aborts. */
-function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
 }
