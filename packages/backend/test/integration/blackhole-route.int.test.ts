@@ -16,6 +16,7 @@ import type {
   BackendFactory,
   DataPlane,
   DataPlaneRunners,
+  ExternalInterface,
 } from '@flannel-ts/backend';
 
 // `--ip-blackhole-route` against a real kernel, in a namespace of this test's own (removed in
@@ -49,7 +50,12 @@ const own: Lease = {
   attrs: { publicIp: '192.0.2.10', publicIpv6: null },
   ttlLeaseId: '1',
 };
-const iface = { name: 'v0', index: 0, mtu: 1500, address: '192.0.2.10', publicIp: '192.0.2.10' };
+const iface: ExternalInterface = {
+  name: 'v0',
+  index: 0,
+  mtu: 1500,
+  ipv4: { address: '192.0.2.10', publicIp: '192.0.2.10' },
+};
 const signal = new AbortController().signal;
 const open: DataPlaneRunners[] = [];
 
