@@ -71,6 +71,10 @@ export async function setupTraffic(
     signal,
   });
   if (!config.ipMasq && !config.iptablesForwardRules) return undefined;
+  logger.info(`${mode} rules in place`, {
+    masquerade: config.ipMasq,
+    forward: config.iptablesForwardRules,
+  });
   const intervalMs = config.iptablesResyncSeconds * 1000;
   return {
     mode,
