@@ -17,7 +17,15 @@ export type { Cidr } from './cidr';
 export { formatSubnetKey, parseSubnetKey } from './subnet-key';
 export type { SubnetPair } from './subnet-key';
 export { jsonField } from './json-field';
-export { decodeLeaseAttrs, encodeLeaseAttrs, isReservation, sameSubnets } from './lease';
+export {
+  NO_IPV4_SUBNET,
+  decodeLeaseAttrs,
+  encodeLeaseAttrs,
+  isIpv6Only,
+  isReservation,
+  leaseHolder,
+  sameSubnets,
+} from './lease';
 export type { DecodeResult, Lease, LeaseAttrs } from './lease';
 export { FlannelError, dispositionOf, errorMessage } from './errors';
 export type { Disposition } from './errors';

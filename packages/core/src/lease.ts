@@ -1,4 +1,5 @@
-import { cidrEquals } from './cidr';
+import { cidrEquals, makeCidr } from './cidr';
+import type { Cidr } from './cidr';
 import { formatIp, parseIp } from './ip';
 import { jsonField } from './json-field';
 import type { SubnetPair } from './subnet-key';
@@ -38,6 +39,30 @@ export function sameSubnets(a: SubnetPair, b: SubnetPair): boolean {
   const v6Same =
     a.ipv6 === undefined || b.ipv6 === undefined ? a.ipv6 === b.ipv6 : cidrEquals(a.ipv6, b.ipv6);
   return cidrEquals(a.ipv4, b.ipv4) && v6Same;
+}
+
+/**
+ * The IPv4 half of an IPv6-only lease key, `0.0.0.0-0`: upstream etcd mode always writes an IPv4
+ * part, and with `EnableIPv4: false` its IPv4 range is all zero (flannel
+ * pkg/subnet/etcd/local_manager.go allocateSubnet), so its key is `0.0.0.0-0&<ipv6>-<len>`.
+ */
+export const NO_IPV4_SUBNET: Cidr = makeCidr(4, 0n, 0);
+
+/** True when a lease key names no IPv4 subnet (an IPv6-only lease, {@link NO_IPV4_SUBNET}). */
+export function isIpv6Only(subnets: SubnetPair): boolean {
+  return subnets.ipv4.prefixLength === 0 && subnets.ipv4.address === 0n && !!subnets.ipv6;
+}
+
+/**
+ * The address that tells whose lease this is: `PublicIP`, except on an IPv6-only host, whose
+ * `PublicIP` is `0.0.0.0` like every other IPv6-only host's (upstream writes the zero IPv4
+ * address there), so its `PublicIPv6` is used instead. Upstream matches `PublicIP` alone, which is
+ * why only one IPv6-only upstream host can find its own lease again.
+ */
+export function leaseHolder(attrs: Pick<LeaseAttrs, 'publicIp' | 'publicIpv6'>): string {
+  return attrs.publicIp === '0.0.0.0' && attrs.publicIpv6 !== null
+    ? attrs.publicIpv6
+    : attrs.publicIp;
 }
 
 function isEmptyBackendData(value: unknown): boolean {

@@ -2,7 +2,10 @@ import { formatCidr, makeCidr } from './cidr';
 import type { Cidr } from './cidr';
 import { formatIp, parseIp } from './ip';
 
-/** The subnets a lease key names: always an IPv4 subnet, plus an IPv6 one on dual-stack hosts. */
+/**
+ * The subnets a lease key names: always an IPv4 subnet, plus an IPv6 one on dual-stack hosts. An
+ * IPv6-only host's IPv4 part is `0.0.0.0/0` (NO_IPV4_SUBNET), as upstream writes it.
+ */
 export interface SubnetPair {
   readonly ipv4: Cidr;
   readonly ipv6?: Cidr | undefined;

@@ -1,5 +1,5 @@
-import type { Lease, Logger } from '@flannel-ts/core';
-import { FlannelError, systemClock } from '@flannel-ts/core';
+import type { Lease, Logger, SubnetPair } from '@flannel-ts/core';
+import { FlannelError, NO_IPV4_SUBNET, systemClock } from '@flannel-ts/core';
 import type { DataPlane, ExternalInterface } from '@flannel-ts/backend';
 import { createIproute2Monitor, createIproute2Runner, ipv4Of } from '@flannel-ts/backend';
 import { readPreviousSubnetEnv, renderSubnetEnv, writeFileAtomic } from '@flannel-ts/docker';
@@ -116,13 +116,24 @@ async function previousRun(config: Config, logger: Logger): Promise<PreviousSubn
   return prev;
 }
 
+/**
+ * The subnets the previous subnet file names, in the shape of this network's lease keys: an
+ * IPv6-only file has only `FLANNEL_IPV6_SUBNET`, and its key's IPv4 part is `0.0.0.0/0`.
+ */
+function previousSubnets(
+  prev: PreviousSubnetEnv | undefined,
+  network: NetworkConfig,
+): SubnetPair | undefined {
+  if (network.ipv4) return prev?.subnet ? { ipv4: prev.subnet, ipv6: prev.ipv6Subnet } : undefined;
+  return prev?.ipv6Subnet ? { ipv4: NO_IPV4_SUBNET, ipv6: prev.ipv6Subnet } : undefined;
+}
+
 /** Start-up (SPEC 3 steps 6-15): each long-running part, once built, goes to the supervisor. */
 async function startUp(o: StartUp): Promise<void> {
   const { config, env, logger, store, runners, supervisor, facts } = o;
   const clock = systemClock;
   const signal = supervisor.signal;
   const prev = await previousRun(config, logger);
-  const previous = prev?.subnet ? { ipv4: prev.subnet, ipv6: prev.ipv6Subnet } : undefined;
   const network: NetworkConfig = await loadNetworkConfig({
     store,
     clock,
@@ -133,12 +144,13 @@ async function startUp(o: StartUp): Promise<void> {
   });
   facts.configLoaded = true;
   facts.network = network;
+  const previous = previousSubnets(prev, network);
   warnUnknownBackendOptions(network.backend, logger);
   // Steps that another agent starting at the same moment can trip are retried (issue 8).
   const step = <T>(name: string, fn: (s: AbortSignal) => Promise<T>): Promise<T> =>
     retryStartupStep(name, fn, { clock, logger, signal });
   const found = await step('discovering the external interface', (s) =>
-    discoverInterface(config, runners.ip, s),
+    discoverInterface(config, runners.ip, s, { ipv4: !!network.ipv4, ipv6: !!network.ipv6 }),
   );
   if (!found.ok) throw new FlannelError('INTERFACE', found.message);
   const iface: ExternalInterface = found.choice;
@@ -146,6 +158,8 @@ async function startUp(o: StartUp): Promise<void> {
     name: iface.name,
     address: iface.ipv4?.address,
     publicIp: iface.ipv4?.publicIp,
+    address6: iface.ipv6?.address,
+    publicIpv6: iface.ipv6?.publicIp,
     mtu: iface.mtu,
     why: found.choice.reason,
   });
@@ -160,9 +174,12 @@ async function startUp(o: StartUp): Promise<void> {
   facts.backend = backend;
   const data = await step(`setting up the ${backend.type} backend`, (s) => backend.register(s));
   facts.backendData = data.backendData;
+  // As upstream writes them: IPv6-only hosts publish PublicIP 0.0.0.0 (its zero IPv4 address), and
+  // PublicIPv6 is null unless IPv6 is enabled; backendV6Data comes with the backend's data.
   const attrs = {
-    publicIp: ipv4Of(iface, backend.type).publicIp,
-    publicIpv6: config.publicIpv6 ?? null,
+    publicIp: network.ipv4 ? ipv4Of(iface, backend.type).publicIp : '0.0.0.0',
+    // Interface selection fails before anything is created when IPv6 has no address.
+    publicIpv6: network.ipv6 ? (iface.ipv6?.publicIp ?? null) : null,
     ...data,
   };
   const leases = new LeaseManager({
@@ -214,7 +231,8 @@ async function startUp(o: StartUp): Promise<void> {
   }
   const subnetEnv = renderSubnetEnv({
     network: network.ipv4?.network,
-    subnet: lease.subnets.ipv4,
+    // IPv6-only: no IPv4 variables at all (upstream WriteSubnetFile), not the key's 0.0.0.0/0.
+    subnet: network.ipv4 ? lease.subnets.ipv4 : undefined,
     ipv6Network: network.ipv6?.network,
     ipv6Subnet: lease.subnets.ipv6,
     mtu: backend.mtu,

@@ -1,6 +1,8 @@
 import { FlannelError, parseCidr } from '@flannel-ts/core';
 import { IpCommandError } from '@flannel-ts/backend';
 import type { IpRunner } from '@flannel-ts/backend';
+import { IPV4_STACK } from './interface-addresses';
+import type { IpStack } from './interface-addresses';
 import { selectInterface } from './interface-selection';
 import type { InterfaceSelection, SelectionCriteria } from './interface-selection';
 
@@ -41,27 +43,34 @@ export interface NetworkInventory {
   readonly links: readonly IpLink[];
   /** IPv4 default routes in kernel order (`ip -4 -json route show default`). */
   readonly defaultRoutes: readonly IpRoute[];
+  /** IPv6 default routes (`ip -6 -json route show default`), read only when IPv6 is enabled. */
+  readonly defaultRoutesV6?: readonly IpRoute[];
   /** Present when `--iface-can-reach` was given. */
   readonly canReach?: RouteLookup;
 }
 
 /**
  * Reads what interface selection needs from the kernel, through the `ip` seam:
- * `ip -json addr show`, `ip -4 -json route show default` and, for `--iface-can-reach`,
+ * `ip -json addr show`, `ip -4 -json route show default` (when IPv4 is enabled),
+ * `ip -6 -json route show default` (when IPv6 is) and, for `--iface-can-reach`,
  * `ip -json route get <ip>`.
  */
 export async function readNetworkInventory(
   criteria: SelectionCriteria,
   runner: IpRunner,
   signal?: AbortSignal,
+  stack: IpStack = IPV4_STACK,
 ): Promise<NetworkInventory> {
-  const [addrs, defaults] = await Promise.all([
+  const none = Promise.resolve({ stdout: '' });
+  const [addrs, defaults, defaults6] = await Promise.all([
     runner.run(['-json', 'addr', 'show'], signal),
-    runner.run(['-4', '-json', 'route', 'show', 'default'], signal),
+    stack.ipv4 ? runner.run(['-4', '-json', 'route', 'show', 'default'], signal) : none,
+    stack.ipv6 ? runner.run(['-6', '-json', 'route', 'show', 'default'], signal) : none,
   ]);
-  const inventory = {
+  const inventory: NetworkInventory = {
     links: parseIpLinks(addrs.stdout),
     defaultRoutes: parseIpRoutes(defaults.stdout),
+    ...(stack.ipv6 ? { defaultRoutesV6: parseIpRoutes(defaults6.stdout) } : {}),
   };
   if (criteria.ifaceCanReach === undefined) return inventory;
   return { ...inventory, canReach: await lookupRoute(criteria.ifaceCanReach, runner, signal) };
@@ -76,19 +85,25 @@ export async function discoverInterface(
   criteria: SelectionCriteria,
   runner: IpRunner,
   signal?: AbortSignal,
+  stack: IpStack = IPV4_STACK,
 ): Promise<InterfaceSelection> {
-  const inventory = await readNetworkInventory(criteria, runner, signal);
-  const selection = selectInterface(inventory, criteria);
+  const inventory = await readNetworkInventory(criteria, runner, signal, stack);
+  const selection = selectInterface(inventory, criteria, stack);
   if (!selection.ok) return selection;
   // The backends need the interface's connected networks: hand over what was read already.
   const link = inventory.links.find((l) => l.ifname === selection.choice.name);
-  const connected = (link?.addr_info ?? [])
-    .filter((a) => a.family === 'inet')
-    .flatMap((a) => parseCidr(`${a.local}/${a.prefixlen}`) ?? []);
+  const connected = (family: string) =>
+    (link?.addr_info ?? [])
+      .filter((a) => a.family === family)
+      .flatMap((a) => parseCidr(`${a.local}/${a.prefixlen}`) ?? []);
   const { choice } = selection;
   return {
     ok: true,
-    choice: { ...choice, ...(choice.ipv4 ? { ipv4: { ...choice.ipv4, connected } } : {}) },
+    choice: {
+      ...choice,
+      ...(choice.ipv4 ? { ipv4: { ...choice.ipv4, connected: connected('inet') } } : {}),
+      ...(choice.ipv6 ? { ipv6: { ...choice.ipv6, connected: connected('inet6') } } : {}),
+    },
   };
 }
 

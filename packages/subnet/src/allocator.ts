@@ -1,9 +1,12 @@
 import type { Cidr, SubnetPair } from '@flannel-ts/core';
 import {
+  NO_IPV4_SUBNET,
+  cidrEquals,
   cidrsOverlap,
   formatCidr,
   formatIp,
   isReservation,
+  leaseHolder,
   makeCidr,
   sameSubnets,
 } from '@flannel-ts/core';
@@ -35,6 +38,7 @@ export type AllocationDecision =
 export interface AllocationInput {
   readonly config: NetworkConfig;
   readonly leases: readonly StoredLease[];
+  /** Whose leases are ours: our `PublicIP`, or on an IPv6-only host our `PublicIPv6` (leaseHolder). */
   readonly publicIp: string;
   /** Subnets from the previous subnet file, if it was readable. */
   readonly previous?: SubnetPair | undefined;
@@ -60,9 +64,16 @@ function fits(range: SubnetRange | undefined, subnet: Cidr | undefined): boolean
   );
 }
 
-/** True when the subnets fit the configured ranges (SPEC 2.2: prefix, range, IPv6 presence). */
+/**
+ * True when the subnets fit the configured ranges (SPEC 2.2: prefix, range, IPv6 presence). With
+ * IPv4 disabled the IPv4 part must be `0.0.0.0/0`, the only one upstream's all-zero range admits
+ * (local_manager.go isSubnetConfigCompat).
+ */
 export function fitsConfig(config: NetworkConfig, subnets: SubnetPair): boolean {
-  return (!config.ipv4 || fits(config.ipv4, subnets.ipv4)) && fits(config.ipv6, subnets.ipv6);
+  const v4 = config.ipv4
+    ? fits(config.ipv4, subnets.ipv4)
+    : cidrEquals(subnets.ipv4, NO_IPV4_SUBNET);
+  return v4 && fits(config.ipv6, subnets.ipv6);
 }
 
 function taken(leases: readonly { subnets: SubnetPair }[], family: 4 | 6): Cidr[] {
@@ -142,7 +153,7 @@ function exhaustedMessage(range: SubnetRange, total: bigint): string {
  */
 export function decideAllocation(input: AllocationInput): AllocationDecision {
   const { config } = input;
-  const mine = input.leases.filter((l) => l.attrs.publicIp === input.publicIp);
+  const mine = input.leases.filter((l) => leaseHolder(l.attrs) === input.publicIp);
   const ours = chooseOwn(mine, config, input.previous);
   if (ours) return { kind: 'reuse', lease: ours, others: mine.filter((l) => l !== ours) };
   // None fits: a TTL lease of ours is deleted, then we decide again. A reservation is an
@@ -154,7 +165,8 @@ export function decideAllocation(input: AllocationInput): AllocationDecision {
   if (prev && fitsConfig(config, prev)) {
     const overlaps = (s: Cidr | undefined, fam: 4 | 6): boolean =>
       s !== undefined && taken(leases, fam).some((t) => cidrsOverlap(t, s));
-    if (!overlaps(prev.ipv4, 4) && !overlaps(prev.ipv6, 6)) {
+    // IPv6-only keys all carry 0.0.0.0/0: only the IPv6 part tells them apart.
+    if (!(config.ipv4 && overlaps(prev.ipv4, 4)) && !overlaps(prev.ipv6, 6)) {
       return { kind: 'create', subnets: prev, source: 'previous' };
     }
   }
@@ -162,11 +174,13 @@ export function decideAllocation(input: AllocationInput): AllocationDecision {
     const r = pickFreeSubnet(range, taken(leases, range.network.family), input.random);
     return r.subnet ?? { kind: 'exhausted', message: exhaustedMessage(range, r.total) };
   };
-  // IPv4 allocation always runs in etcd mode (SPEC 2.2); IPv6 is picked independently.
+  // Each enabled family is picked independently. IPv6-only: the key's IPv4 part is 0.0.0.0/0 as
+  // upstream writes it, but the subnet is picked from the IPv6 range alone. (Upstream also picks
+  // the all-zero IPv4 "range", which the first host's 0.0.0.0/0 fills: only one host fits.)
   const v4 = config.ipv4 ? pick(config.ipv4) : undefined;
   if (v4 && 'kind' in v4) return v4;
   const v6 = config.ipv6 ? pick(config.ipv6) : undefined;
   if (v6 && 'kind' in v6) return v6;
-  if (!v4) return { kind: 'exhausted', message: 'IPv4 must be enabled in etcd mode (EnableIPv4)' };
-  return { kind: 'create', subnets: { ipv4: v4, ipv6: v6 }, source: 'random' };
+  if (!v4 && !v6) return { kind: 'exhausted', message: 'neither IPv4 nor IPv6 is enabled' };
+  return { kind: 'create', subnets: { ipv4: v4 ?? NO_IPV4_SUBNET, ipv6: v6 }, source: 'random' };
 }

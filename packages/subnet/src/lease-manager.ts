@@ -6,6 +6,7 @@ import {
   formatCidr,
   formatSubnetKey,
   isReservation,
+  leaseHolder,
   parseSubnetKey,
   sameSubnets,
 } from '@flannel-ts/core';
@@ -134,7 +135,7 @@ export class LeaseManager {
       const decision = decideAllocation({
         config: request.config,
         leases: listing.leases,
-        publicIp: request.attrs.publicIp,
+        publicIp: leaseHolder(request.attrs),
         previous: request.previous,
         occupied: listing.skipped.flatMap((s) => parseSubnetKey(s.key) ?? []),
         random: this.random,
@@ -229,7 +230,7 @@ export class LeaseManager {
         ttlSeconds: this.ttlSeconds,
       });
     }
-    const own = watchOwnLease({ store, lease: current, publicIp: attrs.publicIp, signal });
+    const own = watchOwnLease({ store, lease: current, publicIp: leaseHolder(attrs), signal });
     try {
       while (!signal.aborted) {
         const wait = isReservation(current) ? undefined : Math.max(0, renewAt() - clock.now());
@@ -282,8 +283,10 @@ export class LeaseManager {
     }
     const listing = await this.retrying('listing leases', signal, () => store.list(signal));
     const holder = listing.leases.find((l) => sameSubnets(l.subnets, lost.subnets));
-    if (holder?.attrs.publicIp === attrs.publicIp) return this.hold(holder, false);
-    throw new LeaseLostError(lostMessage(lost.subnets, holder?.attrs.publicIp ?? 'another host'));
+    if (holder && leaseHolder(holder.attrs) === leaseHolder(attrs)) return this.hold(holder, false);
+    throw new LeaseLostError(
+      lostMessage(lost.subnets, holder ? leaseHolder(holder.attrs) : 'another host'),
+    );
   }
 }
 

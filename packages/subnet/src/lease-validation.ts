@@ -36,7 +36,12 @@ export interface PeerLeaseContext {
     readonly ipv4?: SubnetRange | undefined;
     readonly ipv6?: SubnetRange | undefined;
   };
-  readonly own: { readonly subnets: SubnetPair; readonly publicIp: string };
+  readonly own: {
+    readonly subnets: SubnetPair;
+    readonly publicIp: string;
+    /** Our `PublicIPv6`, when known: an IPv6-only peer claiming it is rejected. */
+    readonly publicIpv6?: string | null | undefined;
+  };
   readonly backendType: string;
 }
 
@@ -131,6 +136,8 @@ function checkSubnet(
  */
 export function validatePeerLease(lease: Lease, ctx: PeerLeaseContext): LeaseRejection | undefined {
   const { subnets, attrs } = lease;
+  // IPv6-only network: every key's IPv4 part is 0.0.0.0/0, so only the IPv6 parts count.
+  if (!ctx.network.ipv4 && ctx.network.ipv6) return validateIpv6OnlyPeer(lease, ctx);
   const bad =
     checkSubnet(subnets.ipv4, ctx.network.ipv4, ['Network', 'SubnetLen']) ??
     checkSubnet(subnets.ipv6, ctx.network.ipv6, ['IPv6Network', 'IPv6SubnetLen']);
@@ -150,6 +157,54 @@ export function validatePeerLease(lease: Lease, ctx: PeerLeaseContext): LeaseRej
   if (attrs.publicIp === ctx.own.publicIp) {
     return { field: 'PublicIP', rule: 'is our own public IP', detail: attrs.publicIp };
   }
+  // A dual-stack peer's IPv6 half: its address must be usable (the decoder checked the family).
+  if (subnets.ipv6 && attrs.publicIpv6 !== null) {
+    const v6 = checkPublicIpv6(attrs.publicIpv6);
+    if (v6) return v6;
+  }
+  return checkBackendType(attrs, ctx);
+}
+
+/** An IPv6-only peer: an IPv6 subnet of the IPv6Network and a unicast `PublicIPv6` of its own. */
+function validateIpv6OnlyPeer(lease: Lease, ctx: PeerLeaseContext): LeaseRejection | undefined {
+  const { subnets, attrs } = lease;
+  if (!subnets.ipv6) {
+    return { field: 'key', rule: 'has no IPv6 subnet in an IPv6-only network' };
+  }
+  const bad = checkSubnet(subnets.ipv6, ctx.network.ipv6, ['IPv6Network', 'IPv6SubnetLen']);
+  if (bad) return bad;
+  const own = ctx.own.subnets.ipv6;
+  if (own && cidrsOverlap(subnets.ipv6, own)) {
+    return {
+      field: 'key',
+      rule: 'overlaps our own subnet',
+      detail: formatSubnetKey(ctx.own.subnets),
+    };
+  }
+  if (attrs.publicIpv6 === null) return { field: 'PublicIPv6', rule: 'is missing' };
+  const v6 = checkPublicIpv6(attrs.publicIpv6);
+  if (v6) return v6;
+  if (ctx.own.publicIpv6 !== undefined && attrs.publicIpv6 === ctx.own.publicIpv6) {
+    return { field: 'PublicIPv6', rule: 'is our own public IP', detail: attrs.publicIpv6 };
+  }
+  return checkBackendType(attrs, ctx);
+}
+
+const NOT_UNICAST_V6: readonly (readonly [Cidr, string])[] = [
+  [parseCidr('::/128')!, 'the unspecified address'],
+  [parseCidr('::1/128')!, 'the loopback address'],
+  [parseCidr('ff00::/8')!, 'multicast'],
+];
+
+function checkPublicIpv6(text: string): LeaseRejection | undefined {
+  const ip = parseIp(text);
+  const blocked = ip && NOT_UNICAST_V6.find(([c]) => cidrContainsIp(c, ip));
+  if (ip?.family === 6 && !blocked) return undefined;
+  const detail = `${text} is ${blocked?.[1] ?? 'not an IPv6 address'}`;
+  return { field: 'PublicIPv6', rule: 'is not a unicast IPv6 address', detail };
+}
+
+function checkBackendType(attrs: LeaseAttrs, ctx: PeerLeaseContext): LeaseRejection | undefined {
   if ((attrs.backendType ?? '') !== ctx.backendType) {
     const detail = `${JSON.stringify(attrs.backendType ?? '')}, this network uses ${JSON.stringify(ctx.backendType)}`;
     return { field: 'BackendType', rule: 'is not the backend of this network', detail };

@@ -1,5 +1,5 @@
 import type { Clock } from '@flannel-ts/core';
-import { Wakeup, errorMessage, sameSubnets } from '@flannel-ts/core';
+import { Wakeup, errorMessage, leaseHolder, sameSubnets } from '@flannel-ts/core';
 import type { LeaseBatch, LeaseStore, StoredLease } from './lease-store';
 
 /**
@@ -22,13 +22,15 @@ function classify(batch: LeaseBatch, own: StoredLease, publicIp: string): OwnLea
   if (batch.kind === 'snapshot') {
     const now = batch.listing.leases.find((l) => sameSubnets(l.subnets, own.subnets));
     if (!now) return [{ kind: 'gone' }];
-    return now.attrs.publicIp === publicIp ? [] : [{ kind: 'taken', by: now.attrs.publicIp }];
+    return leaseHolder(now.attrs) === publicIp
+      ? []
+      : [{ kind: 'taken', by: leaseHolder(now.attrs) }];
   }
   return batch.events.flatMap((e): OwnLeaseEvent[] => {
     if (e.type === 'removed') return sameSubnets(e.subnets, own.subnets) ? [{ kind: 'gone' }] : [];
-    if (!sameSubnets(e.lease.subnets, own.subnets) || e.lease.attrs.publicIp === publicIp)
+    if (!sameSubnets(e.lease.subnets, own.subnets) || leaseHolder(e.lease.attrs) === publicIp)
       return [];
-    return [{ kind: 'taken', by: e.lease.attrs.publicIp }];
+    return [{ kind: 'taken', by: leaseHolder(e.lease.attrs) }];
   });
 }
 
