@@ -21,21 +21,43 @@ export const lab = {
    * the options flanneld wrote, container `c<i>` runs on its docker0 (not in namespace
    * `ftlab-c<i>`), the FORWARD policy of every host is DROP and flanneld runs with `--ip-masq`.
    * With `nftables: true` (`--nftables`) the network config says `"EnableNFTables": true` and
-   * flanneld runs with `--ip-masq`.
+   * flanneld runs with `--ip-masq`. With `ipv6: 'dual'` (`--ipv6`) the lab is dual stack (IPv6
+   * network fd10:5::/56, host i's eth0 also fd99::<i>, containers on both subnets); with
+   * `ipv6: 'only'` (`--ipv6-only`) the config says `"EnableIPv4": false` and the containers have
+   * IPv6 addresses only. Rejects with the lab's last lines (its checks) when `up` fails.
    */
   async up(
     backend: string,
     flanneldArgs: string,
-    options: { readonly docker?: boolean; readonly nftables?: boolean } = {},
+    options: {
+      readonly docker?: boolean;
+      readonly nftables?: boolean;
+      readonly ipv6?: 'dual' | 'only';
+    } = {},
   ): Promise<void> {
     const flags = [
       ...(options.docker ? ['--docker'] : []),
       ...(options.nftables ? ['--nftables'] : []),
+      ...(options.ipv6 === 'dual' ? ['--ipv6'] : options.ipv6 === 'only' ? ['--ipv6-only'] : []),
     ];
-    await run(LAB, ['up', '--backend', backend, ...flags], {
-      env: { ...process.env, FTLAB_SKIP_SETUP: '1', FTLAB_FLANNELD_ARGS: flanneldArgs },
-      maxBuffer: 1 << 24,
-    });
+    const argv = ['up', '--backend', backend, ...flags];
+    try {
+      await run(LAB, argv, {
+        env: { ...process.env, FTLAB_SKIP_SETUP: '1', FTLAB_FLANNELD_ARGS: flanneldArgs },
+        maxBuffer: 1 << 24,
+      });
+    } catch (err) {
+      const e = err as { code?: unknown; stdout?: string; stderr?: string };
+      if (e.stdout === undefined) throw err;
+      const tail = (text: string | undefined): string =>
+        (text ?? '').trimEnd().split('\n').slice(-40).join('\n');
+      throw new Error(
+        `scripts/lab ${argv.join(' ')} failed (exit ${String(e.code)}). Its last lines:\n` +
+          `${tail(e.stdout)}\n${tail(e.stderr)}\n` +
+          `Logs: /run/ftlab/h<i>/flanneld.log. Re-run it by hand: sudo FTLAB_SKIP_SETUP=1 ` +
+          `FTLAB_FLANNELD_ARGS='${flanneldArgs}' scripts/lab ${argv.join(' ')} (then scripts/lab down)`,
+      );
+    }
   },
   async down(): Promise<void> {
     await run(LAB, ['down'], { env: { ...process.env } });
@@ -111,6 +133,24 @@ export const lab = {
   /** The subnet in network form, e.g. `10.5.3.0/24`. */
   subnet(host: number): string {
     return lab.env(host)['FLANNEL_SUBNET']!.replace(/\.1\//, '.0/');
+  },
+  /**
+   * The IPv6 subnet in network form, e.g. `fd10:5:0:3::/64`, from FLANNEL_IPV6_SUBNET (which is
+   * the subnet's `::1` with its prefix, as upstream writes it). Throws when it has another form.
+   */
+  subnet6(host: number): string {
+    const v = lab.env(host)['FLANNEL_IPV6_SUBNET'] ?? '';
+    const m = /^([0-9a-f:]*)::1\/(\d+)$/.exec(v);
+    if (!m) throw new Error(`h${host}'s FLANNEL_IPV6_SUBNET is '${v}', not <subnet>::1/<len>`);
+    return `${m[1]}::/${m[2]}`;
+  },
+  /** The `::2` IPv6 container address of a host (the lab's container on its IPv6 subnet). */
+  containerIp6(host: number): string {
+    return lab.subnet6(host).replace(/::\/\d+$/, '::2');
+  },
+  /** Host's IPv6 underlay address (eth0 in a `--ipv6`/`--ipv6-only` lab). */
+  hostIp6(host: number): string {
+    return `fd99::${host}`;
   },
   pid(host: number): number {
     return Number(readFileSync(`${STATE}/h${host}/flanneld.pid`, 'utf8').trim());
@@ -208,9 +248,9 @@ export function metric(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-/** One ping with a 2 s deadline: the command every mesh check runs. */
+/** One ping with a 2 s deadline: the command every mesh check runs (`-6` for an IPv6 address). */
 export function pingOnce(ip: string): string[] {
-  return ['ping', '-c', '1', '-W', '2', ip];
+  return ['ping', ...(ip.includes(':') ? ['-6'] : []), '-c', '1', '-W', '2', ip];
 }
 
 /** Every ordered pair of distinct hosts, for full-mesh checks. */
