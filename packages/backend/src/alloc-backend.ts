@@ -1,3 +1,4 @@
+import type { Cidr } from '@flannel-ts/core';
 import type { Backend, BackendFactory } from './backend';
 import { blackholeOf, createPeerDataPlane } from './engine/peer-data-plane';
 
@@ -12,15 +13,19 @@ export const createAllocBackend: BackendFactory = (ctx): Backend => ({
   type: 'alloc',
   mtu: ctx.iface.mtu,
   register: () => Promise.resolve({}),
-  start: (own, network) =>
+  start: (own, networks) =>
     Promise.resolve(
       ctx.blackholeRoute
         ? createPeerDataPlane({
             runners: ctx.runners,
-            scope: { routeDevices: [], network },
+            scope: { routeDevices: [], networks: [networks.ipv4, networks.ipv6].filter(isCidr) },
             logger: ctx.logger,
-            blackhole: blackholeOf(ctx, own),
+            blackhole: blackholeOf(ctx, own, networks),
           })
         : undefined,
     ),
 });
+
+function isCidr(c: Cidr | undefined): c is Cidr {
+  return c !== undefined;
+}

@@ -37,6 +37,25 @@ export function ipv4Of(iface: ExternalInterface, backend: string): InterfaceAddr
   );
 }
 
+/** The interface's IPv6 side, or a clear error for a backend that needs one. */
+export function ipv6Of(iface: ExternalInterface, backend: string): InterfaceAddress {
+  if (iface.ipv6) return iface.ipv6;
+  throw new FlannelError(
+    'INTERFACE',
+    `the ${backend} backend needs an IPv6 address on ${iface.name} (IPv6 is enabled), and it has none flannel can use`,
+  );
+}
+
+/**
+ * The flannel networks of the network config, one per enabled family (`Network` and/or
+ * `IPv6Network`): what a backend programs. A family that is absent gets nothing created: no
+ * device, no route, no neighbour, no blackhole route.
+ */
+export interface BackendNetworks {
+  readonly ipv4?: Cidr | undefined;
+  readonly ipv6?: Cidr | undefined;
+}
+
 /** What a backend gets to build itself. */
 export interface BackendContext {
   readonly iface: ExternalInterface;
@@ -45,7 +64,7 @@ export interface BackendContext {
   readonly logger: Logger;
   readonly runners: DataPlaneRunners;
   /**
-   * `--ip-blackhole-route`: keep a blackhole route for our own IPv4 subnet, so traffic to its
+   * `--ip-blackhole-route`: keep a blackhole route for our own subnets (IPv4 and IPv6), so traffic to
    * unused addresses is dropped instead of leaving by the default route (any backend, alloc too).
    * When false, a blackhole route of ours left by an earlier run is removed at start (vxlan,
    * host-gw; alloc then has no data plane and leaves it). Default false.
@@ -62,6 +81,8 @@ export interface BackendContext {
 export interface BackendLeaseData {
   readonly backendType?: string | undefined;
   readonly backendData?: unknown;
+  /** The IPv6 counterpart of `backendData` (vxlan: `flannel-v6.N`'s VNI and VTEP MAC). */
+  readonly backendV6Data?: unknown;
 }
 
 /** What one pass over the data plane did. */
@@ -85,7 +106,10 @@ export interface PeerState {
    * refused one (retried by the next full pass); `skipped`: the backend leaves it out.
    */
   readonly state: 'programmed' | 'pending' | 'skipped';
-  /** Why it is skipped (the backend's reason), or why pending (the kernel's refusal, if any). */
+  /**
+   * Why it is skipped (the backend's reason), or why pending (the kernel's refusal, if any); for a
+   * peer programmed in one family only, what was left out (`IPv6: its lease has no PublicIPv6`).
+   */
   readonly reason?: string;
 }
 
@@ -128,7 +152,8 @@ export interface Backend {
   readonly type: string;
   readonly mtu: number;
   register(signal: AbortSignal): Promise<BackendLeaseData>;
-  start(own: Lease, network: Cidr, signal: AbortSignal): Promise<DataPlane | undefined>;
+  /** `networks`: the config's network per enabled family; `own` holds our subnet of each. */
+  start(own: Lease, networks: BackendNetworks, signal: AbortSignal): Promise<DataPlane | undefined>;
 }
 
 /** Builds a backend; flanneld keeps an explicit table of these, keyed by type. */

@@ -117,3 +117,10 @@ export { COMMAND_TIMEOUT_MS, createShellCommandRunner } from './extension/shell-
 export type { ShellCommandRunnerOptions } from './extension/shell-command-runner';
 export type { CommandResult, CommandRun, CommandRunner } from './extension/command-runner';
 export { ExtensionCommandError } from './extension/command-error';
+export type { BackendNetworks } from './backend';
+export { ipv6Of } from './backend';
+export { VXLAN_OVERHEAD_V6 } from './vxlan/vxlan-backend';
+export { joinFamilies, peerSide } from './peer-entries';
+export type { PeerSide } from './peer-entries';
+export { fdbKey } from './kernel-state';
+export { DEFAULT_ROUTE_METRIC } from './read-state';

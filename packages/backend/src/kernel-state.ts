@@ -3,7 +3,7 @@
  * iproute2 prints and accepts them, so planning needs no parsing and applying no formatting.
  */
 
-/** `ip route`: `dst via gateway dev device [onlink]`. */
+/** `ip route`: `dst via gateway dev device [onlink]` (either family: iproute2 infers it from dst). */
 export interface RouteEntry {
   readonly dst: string;
   readonly gateway: string;
@@ -45,8 +45,11 @@ export interface BlackholeEntry {
 }
 
 /**
- * Owned entries by key: routes by dst, neighbours by IP, FDB entries by MAC, blackhole routes by
- * dst (a kind of their own: they live in another kernel slot than a gateway route to the same dst).
+ * Owned entries by key, one table per kind for both address families (the keys never collide
+ * across families): routes by dst (`10.5.3.0/24`, `fd00:5:0:3::/64`), neighbours by IP, FDB
+ * entries by device and MAC ({@link fdbKey}: `flannel.1` and `flannel-v6.1` each have their own
+ * FDB, and nothing stops a peer advertising one MAC for both), blackhole routes by dst (a kind of
+ * their own: they live in another kernel slot than a gateway route to the same dst).
  */
 export interface DataPlaneState {
   readonly routes: ReadonlyMap<string, RouteEntry>;
@@ -65,9 +68,14 @@ export function makeState(
   return {
     routes: new Map(routes.map((r) => [r.dst, r])),
     neighbours: new Map(neighbours.map((n) => [n.ip, n])),
-    fdb: new Map(fdb.map((f) => [f.mac, f])),
+    fdb: new Map(fdb.map((f) => [fdbKey(f), f])),
     blackholes: new Map(blackholes.map((b) => [b.dst, b])),
   };
+}
+
+/** The key of an FDB entry: `flannel.1 aa:bb:cc:dd:ee:01`. */
+export function fdbKey(e: { readonly dev: string; readonly mac: string }): string {
+  return `${e.dev} ${e.mac}`;
 }
 
 /** The empty state. */

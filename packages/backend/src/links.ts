@@ -1,5 +1,6 @@
 import type { Cidr } from '@flannel-ts/core';
-import { cidrContainsIp, formatIp, parseIp } from '@flannel-ts/core';
+import { addressBits, cidrContainsIp, formatIp, parseIp } from '@flannel-ts/core';
+import type { IpFamily } from '@flannel-ts/core';
 import { IpCommandError, saysDeviceMissing } from './ip-runner';
 import type { IpRunner } from './ip-runner';
 
@@ -13,7 +14,15 @@ export interface LinkInfo {
   readonly kind?: string | undefined;
   readonly data: Readonly<Record<string, unknown>>;
   /** IPv4 addresses with prefix length, e.g. `10.5.1.0/32`. */
-  readonly ipv4: readonly { readonly local: string; readonly prefixlen: number }[];
+  readonly ipv4: readonly LinkAddress[];
+  /** IPv6 addresses with prefix length (link-local ones too), e.g. `fd00:5:0:1::/128`. */
+  readonly ipv6: readonly LinkAddress[];
+}
+
+/** One address of a link. */
+export interface LinkAddress {
+  readonly local: string;
+  readonly prefixlen: number;
 }
 
 interface JsonLink {
@@ -23,6 +32,17 @@ interface JsonLink {
   flags?: string[];
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
   addr_info?: { family?: string; local?: string; prefixlen?: number }[];
+}
+
+function addressesOf(link: JsonLink, family: string, hostBits: number): LinkAddress[] {
+  return (link.addr_info ?? [])
+    .filter((a) => a.family === family && a.local)
+    .map((a) => ({ local: a.local!, prefixlen: a.prefixlen ?? hostBits }));
+}
+
+/** The link's addresses of one family. */
+export function linkAddresses(link: LinkInfo, family: IpFamily): readonly LinkAddress[] {
+  return family === 6 ? link.ipv6 : link.ipv4;
 }
 
 /** Reads one link with its details and addresses; undefined when it does not exist. */
@@ -47,15 +67,15 @@ export async function readLink(
     up: (link.flags ?? []).includes('UP'),
     kind: link.linkinfo?.info_kind,
     data: link.linkinfo?.info_data ?? {},
-    ipv4: (link.addr_info ?? [])
-      .filter((a) => a.family === 'inet' && a.local)
-      .map((a) => ({ local: a.local!, prefixlen: a.prefixlen ?? 32 })),
+    ipv4: addressesOf(link, 'inet', 32),
+    ipv6: addressesOf(link, 'inet6', 128),
   };
 }
 
 /**
- * Gives `dev` exactly one address inside `network`: the own subnet's network address /32 (SPEC
- * 4.1), removing any other address of the flannel network (left by an earlier lease).
+ * Gives `dev` exactly one address inside `network`: the own subnet's network address as a host
+ * address, /32 or /128 (SPEC 4.1, upstream's `ConfigureIPv6` likewise), removing any other address
+ * of the flannel network (left by an earlier lease). `own` and `network` are of one family.
  */
 export async function ensureSubnetAddress(
   ip: IpRunner,
@@ -64,16 +84,18 @@ export async function ensureSubnetAddress(
   network: Cidr,
   signal?: AbortSignal,
 ): Promise<void> {
-  const want = formatIp({ family: 4, value: own.address });
+  const want = formatIp({ family: own.family, value: own.address });
+  const hostLen = addressBits(own.family);
+  const have = linkAddresses(link, own.family);
   const lines: string[] = [];
-  for (const a of link.ipv4) {
+  for (const a of have) {
     const addr = parseIp(a.local);
-    const isWanted = a.local === want && a.prefixlen === 32;
+    const isWanted = a.local === want && a.prefixlen === hostLen;
     if (addr && cidrContainsIp(network, addr) && !isWanted)
       lines.push(`addr del ${a.local}/${a.prefixlen} dev ${link.name}`);
   }
-  if (!link.ipv4.some((a) => a.local === want && a.prefixlen === 32)) {
-    lines.push(`addr add ${want}/32 dev ${link.name}`);
+  if (!have.some((a) => a.local === want && a.prefixlen === hostLen)) {
+    lines.push(`addr add ${want}/${hostLen} dev ${link.name}`);
   }
   if (lines.length > 0) await ip.batch(lines, signal);
 }

@@ -1,27 +1,32 @@
-import type { Cidr, Lease } from '@flannel-ts/core';
+import type { Cidr, IpFamily, Lease } from '@flannel-ts/core';
 import { cidrContainsIp, formatCidr, parseCidr, parseIp } from '@flannel-ts/core';
 import type { ExternalInterface } from './backend';
 import type { IpRunner } from './ip-runner';
-import { readLink } from './links';
+import { linkAddresses, readLink } from './links';
 import type { LinkInfo } from './links';
 
-/** The IPv4 networks directly connected to a link (its addresses' prefixes). */
-export function connectedNetworks(link: LinkInfo): Cidr[] {
-  return link.ipv4.flatMap((a) => {
+/** The networks of one family directly connected to a link (its addresses' prefixes). */
+export function connectedNetworks(link: LinkInfo, family: IpFamily = 4): Cidr[] {
+  return linkAddresses(link, family).flatMap((a) => {
     const c = parseCidr(`${a.local}/${a.prefixlen}`);
     return c ? [c] : [];
   });
 }
 
-/** The external interface's connected networks: as interface selection read them, or read now. */
+/**
+ * The external interface's connected networks of one family: as interface selection read them,
+ * or read now.
+ */
 export async function connectedTo(
   ip: IpRunner,
   iface: ExternalInterface,
   signal?: AbortSignal,
+  family: IpFamily = 4,
 ): Promise<readonly Cidr[]> {
-  if (iface.ipv4?.connected) return iface.ipv4.connected;
+  const known = (family === 6 ? iface.ipv6 : iface.ipv4)?.connected;
+  if (known) return known;
   const link = await readLink(ip, iface.name, signal);
-  return link ? connectedNetworks(link) : [];
+  return link ? connectedNetworks(link, family) : [];
 }
 
 /** True when `ip` is on one of the connected networks, i.e. reachable without a router. */

@@ -1,5 +1,6 @@
 import type { Cidr } from '@flannel-ts/core';
 import { cidrContains, parseCidr } from '@flannel-ts/core';
+import type { IpFamily } from '@flannel-ts/core';
 import type { DataPlaneRunners } from './apply';
 import type {
   BlackholeEntry,
@@ -8,7 +9,7 @@ import type {
   NeighbourEntry,
   RouteEntry,
 } from './kernel-state';
-import { BLACKHOLE_METRIC, makeState } from './kernel-state';
+import { BLACKHOLE_METRIC, fdbKey, makeState } from './kernel-state';
 import type { Observation } from './engine/kernel-table';
 import type { MonitorEvent } from './kernel/monitor-parse';
 
@@ -42,29 +43,60 @@ function parseArray<T>(stdout: string): T[] {
   return Array.isArray(v) ? (v as T[]) : [];
 }
 
-/** `10.5.3.5` as iproute2 prints a host route, `10.5.3.5/32` as we key it. */
-const withPrefix = (dst: string): string => (dst.includes('/') ? dst : `${dst}/32`);
+/** `10.5.3.5` as iproute2 prints a host route, `10.5.3.5/32` as we key it (`/128` for IPv6). */
+const withPrefix = (dst: string): string =>
+  dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`;
 
-/** Routes on `dev` that we own: a gateway, and a destination inside the flannel network. @internal */
-export function parseOwnedRoutes(stdout: string, dev: string, network: Cidr): RouteEntry[] {
+/**
+ * The metric the kernel gives a route added without one: none for IPv4, 1024 for IPv6 (which
+ * iproute2 then prints). A gateway route with any other metric is not ours.
+ */
+export const DEFAULT_ROUTE_METRIC: Readonly<Record<IpFamily, number | undefined>> = {
+  4: undefined,
+  6: 1024,
+};
+
+/** True when `dst` is inside one of `networks` (of its own family). */
+function inNetworks(dst: Cidr, networks: readonly Cidr[]): boolean {
+  return networks.some((n) => n.family === dst.family && cidrContains(n, dst));
+}
+
+/**
+ * Routes on `dev` that we own: a gateway, and a destination inside one of the flannel networks
+ * (one per family). @internal
+ */
+export function parseOwnedRoutes(
+  stdout: string,
+  dev: string,
+  networks: readonly Cidr[],
+): RouteEntry[] {
   return parseArray<JsonRoute>(stdout).flatMap((r) => {
     const dstText = r.dst === undefined ? undefined : withPrefix(r.dst);
     const dst = dstText === undefined ? undefined : parseCidr(dstText);
-    // We never set a metric on a gateway route: one with a metric is someone else's, and `route
-    // replace` would not replace it anyway (it would add a second route beside it).
-    if (!dst || !r.gateway || r.protocol === 'kernel' || r.metric !== undefined) return [];
-    if (!cidrContains(network, dst)) return [];
+    // We never set a metric on a gateway route: one with a metric (other than the kernel's
+    // default, for IPv6) is someone else's, and `route replace` would not replace it anyway (it
+    // would add a second route beside it).
+    if (!dst || !r.gateway || r.protocol === 'kernel') return [];
+    if (r.metric !== DEFAULT_ROUTE_METRIC[dst.family]) return [];
+    if (!inNetworks(dst, networks)) return [];
     return [{ dst: dstText!, gateway: r.gateway, dev, onlink: (r.flags ?? []).includes('onlink') }];
   });
 }
 
 /**
+ * The device a blackhole route shows: none for IPv4, `lo` for IPv6 (the kernel hangs IPv6 reject
+ * routes on the loopback device, and iproute2 prints it).
+ */
+const blackholeDevice = (dev: string | undefined): boolean => dev === undefined || dev === 'lo';
+
+/**
  * Blackhole routes that are ours: of the main table (the only one `ip route show` lists), with our
- * metric, no device, and a destination in `owned` (subnets this agent holds or held). @internal
+ * metric, no device (`lo` for IPv6), and a destination in `owned` (subnets this agent holds or
+ * held). @internal
  */
 export function parseOwnedBlackholes(stdout: string, owned: readonly string[]): BlackholeEntry[] {
   return parseArray<JsonRoute>(stdout).flatMap((r) => {
-    if (r.type !== 'blackhole' || r.dst === undefined || r.dev !== undefined) return [];
+    if (r.type !== 'blackhole' || r.dst === undefined || !blackholeDevice(r.dev)) return [];
     const dst = withPrefix(r.dst);
     return r.metric === BLACKHOLE_METRIC && owned.includes(dst) ? [{ dst }] : [];
   });
@@ -88,13 +120,14 @@ export function parseFdb(stdout: string, dev: string): FdbEntry[] {
   });
 }
 
-/** Where a backend's owned entries live. */
+/** Where a backend's owned entries live (both families: one scope, one read, one table). */
 export interface OwnedScope {
-  /** Devices whose routes (inside `network`, with a gateway) are ours. */
+  /** Devices whose routes (inside one of `networks`, with a gateway) are ours. */
   readonly routeDevices: readonly string[];
-  /** The VXLAN device whose neighbours and FDB entries are ours, if any. */
-  readonly vxlanDevice?: string | undefined;
-  readonly network: Cidr;
+  /** The VXLAN devices whose neighbours and FDB entries are ours (`flannel.1`, `flannel-v6.1`). */
+  readonly vxlanDevices?: readonly string[] | undefined;
+  /** The flannel networks, at most one per family (IPv4 and/or IPv6). */
+  readonly networks: readonly Cidr[];
   /**
    * Destinations (`10.5.3.0/24`: our subnet, and at start-up the one an earlier run held) whose
    * blackhole route with {@link BLACKHOLE_METRIC} is ours. Nothing else of that kind is: another
@@ -102,6 +135,9 @@ export interface OwnedScope {
    */
   readonly blackholes?: readonly string[] | undefined;
 }
+
+/** `ip` arguments for one family's routes (`-6` for IPv6; IPv4's are iproute2's default). */
+const familyArgs = (family: IpFamily): string[] => (family === 6 ? ['-6', '-json'] : ['-json']);
 
 /**
  * Reads the owned part of the kernel's state with `-json` queries: one process per table, whatever
@@ -113,29 +149,36 @@ export async function readDataPlaneState(
   scope: OwnedScope,
   signal?: AbortSignal,
 ): Promise<DataPlaneState> {
-  // All reads at once: the processes run side by side.
-  const vx = scope.vxlanDevice;
+  // All reads at once: the processes run side by side. `ip route show` lists one family, so
+  // routes are read per device and per family of our networks; neighbours and FDB entries are
+  // read per VXLAN device (each device carries one family).
+  const vxs = scope.vxlanDevices ?? [];
   const owned = scope.blackholes ?? [];
+  const families = [...new Set(scope.networks.map((n) => n.family))];
+  const ownedFamilies = [...new Set(owned.map((d): IpFamily => (d.includes(':') ? 6 : 4)))];
+  const routeReads = scope.routeDevices.flatMap((dev) => families.map((f) => ({ dev, f })));
   const [routeOut, neigh, fdb, blackhole] = await Promise.all([
     Promise.all(
-      scope.routeDevices.map((dev) =>
-        runners.ip.run(['-json', 'route', 'show', 'dev', dev], signal),
+      routeReads.map(({ dev, f }) =>
+        runners.ip.run([...familyArgs(f), 'route', 'show', 'dev', dev], signal),
       ),
     ),
-    vx ? runners.ip.run(['-json', 'neigh', 'show', 'dev', vx], signal) : undefined,
-    vx ? runners.bridge.run(['-json', 'fdb', 'show', 'dev', vx], signal) : undefined,
-    owned.length > 0
-      ? runners.ip.run(['-json', 'route', 'show', 'type', 'blackhole'], signal)
-      : undefined,
+    Promise.all(vxs.map((vx) => runners.ip.run(['-json', 'neigh', 'show', 'dev', vx], signal))),
+    Promise.all(vxs.map((vx) => runners.bridge.run(['-json', 'fdb', 'show', 'dev', vx], signal))),
+    Promise.all(
+      ownedFamilies.map((f) =>
+        runners.ip.run([...familyArgs(f), 'route', 'show', 'type', 'blackhole'], signal),
+      ),
+    ),
   ]);
   const routes = routeOut.flatMap(({ stdout }, i) =>
-    parseOwnedRoutes(stdout, scope.routeDevices[i]!, scope.network),
+    parseOwnedRoutes(stdout, routeReads[i]!.dev, scope.networks),
   );
   return makeState(
     routes,
-    vx && neigh ? parseNeighbours(neigh.stdout, vx) : [],
-    vx && fdb ? parseFdb(fdb.stdout, vx) : [],
-    blackhole ? parseOwnedBlackholes(blackhole.stdout, owned) : [],
+    neigh.flatMap(({ stdout }, i) => parseNeighbours(stdout, vxs[i]!)),
+    fdb.flatMap(({ stdout }, i) => parseFdb(stdout, vxs[i]!)),
+    blackhole.flatMap(({ stdout }) => parseOwnedBlackholes(stdout, owned)),
   );
 }
 
@@ -148,7 +191,7 @@ function blackholeObservation(
   scope: OwnedScope,
 ): Observation | undefined {
   if (!(scope.blackholes ?? []).includes(e.dst)) return undefined;
-  const entry = e.type === 'blackhole' && e.dev === undefined ? { dst: e.dst } : undefined;
+  const entry = e.type === 'blackhole' && blackholeDevice(e.dev) ? { dst: e.dst } : undefined;
   if (e.deleted) return { kind: 'blackholes', key: e.dst, state: 'absent', entry };
   return entry
     ? { kind: 'blackholes', key: e.dst, state: 'present', entry }
@@ -166,10 +209,12 @@ export function observationOf(e: MonitorEvent, scope: OwnedScope): Observation |
     case 'route': {
       if (e.foreign) return undefined;
       if (e.metric === BLACKHOLE_METRIC) return blackholeObservation(e, scope);
-      if (e.type !== 'unicast' || e.metric !== undefined) return undefined;
-      if (e.dev === undefined || !scope.routeDevices.includes(e.dev)) return undefined;
       const dst = parseCidr(e.dst);
-      if (!dst || !cidrContains(scope.network, dst)) return undefined;
+      if (!dst || e.type !== 'unicast' || e.metric !== DEFAULT_ROUTE_METRIC[dst.family]) {
+        return undefined;
+      }
+      if (e.dev === undefined || !scope.routeDevices.includes(e.dev)) return undefined;
+      if (!inNetworks(dst, scope.networks)) return undefined;
       const entry = e.gateway
         ? { dst: e.dst, gateway: e.gateway, dev: e.dev, onlink: e.onlink }
         : undefined;
@@ -179,7 +224,9 @@ export function observationOf(e: MonitorEvent, scope: OwnedScope): Observation |
         : { kind: 'routes', key: e.dst, state: 'foreign' };
     }
     case 'neigh': {
-      if (e.dev === undefined || e.dev !== scope.vxlanDevice) return undefined;
+      if (e.dev === undefined || !(scope.vxlanDevices ?? []).includes(e.dev)) return undefined;
+      // An FDB entry echoed as a neighbour (AF_BRIDGE), or a NOARP entry we never write.
+      if (e.noarp) return undefined;
       const entry = e.mac && e.permanent ? { ip: e.ip, mac: e.mac, dev: e.dev } : undefined;
       if (e.deleted) return { kind: 'neighbours', key: e.ip, state: 'absent', entry };
       return entry
@@ -187,13 +234,16 @@ export function observationOf(e: MonitorEvent, scope: OwnedScope): Observation |
         : { kind: 'neighbours', key: e.ip, state: 'foreign' };
     }
     case 'fdb': {
-      if (e.dev === undefined || e.dev !== scope.vxlanDevice || e.mac === ZERO_MAC)
+      const vx = e.dev;
+      if (vx === undefined || !(scope.vxlanDevices ?? []).includes(vx) || e.mac === ZERO_MAC) {
         return undefined;
-      const entry = e.dst && e.permanent ? { mac: e.mac, dst: e.dst, dev: e.dev } : undefined;
-      if (e.deleted) return { kind: 'fdb', key: e.mac, state: 'absent', entry };
+      }
+      const key = fdbKey({ dev: vx, mac: e.mac });
+      const entry = e.dst && e.permanent ? { mac: e.mac, dst: e.dst, dev: vx } : undefined;
+      if (e.deleted) return { kind: 'fdb', key, state: 'absent', entry };
       return entry
-        ? { kind: 'fdb', key: e.mac, state: 'present', entry }
-        : { kind: 'fdb', key: e.mac, state: 'foreign' };
+        ? { kind: 'fdb', key, state: 'present', entry }
+        : { kind: 'fdb', key, state: 'foreign' };
     }
     case 'link':
       return undefined;

@@ -193,11 +193,17 @@ async function startUp(o: StartUp): Promise<void> {
   // The data plane starts at once, side by side with the rules and the files: peers' routes do
   // not wait for iptables, and nothing below depends on them.
   const dataPlane = network.ipv4
-    ? startDataPlane(backend, lease, network.ipv4.network, data, {
-        clock,
-        logger,
-        signal,
-      }).then(async (dp) => {
+    ? startDataPlane(
+        backend,
+        lease,
+        { ipv4: network.ipv4.network, ipv6: network.ipv6?.network },
+        data,
+        {
+          clock,
+          logger,
+          signal,
+        },
+      ).then(async (dp) => {
         if (dp) await superviseDataPlane(o, network, dp, lease, leases.takeListing());
         else facts.hasDataPlane = false;
       })

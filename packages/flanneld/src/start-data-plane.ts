@@ -1,6 +1,6 @@
 import { FlannelError } from '@flannel-ts/core';
-import type { Cidr, Lease } from '@flannel-ts/core';
-import type { Backend, BackendLeaseData, DataPlane } from '@flannel-ts/backend';
+import type { Lease } from '@flannel-ts/core';
+import type { Backend, BackendLeaseData, BackendNetworks, DataPlane } from '@flannel-ts/backend';
 import { retryStartupStep } from './startup-retry';
 import type { StartupRetryOptions } from './startup-retry';
 
@@ -14,7 +14,7 @@ import type { StartupRetryOptions } from './startup-retry';
 export function startDataPlane(
   backend: Backend,
   own: Lease,
-  network: Cidr,
+  networks: BackendNetworks,
   advertised: BackendLeaseData,
   options: StartupRetryOptions,
 ): Promise<DataPlane | undefined> {
@@ -31,7 +31,7 @@ export function startDataPlane(
           );
         }
       }
-      return backend.start(own, network, signal);
+      return backend.start(own, networks, signal);
     },
     options,
   );

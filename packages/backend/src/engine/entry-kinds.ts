@@ -5,7 +5,7 @@ import type {
   NeighbourEntry,
   RouteEntry,
 } from '../kernel-state';
-import { makeState } from '../kernel-state';
+import { fdbKey, makeState } from '../kernel-state';
 import type { DataPlaneOp } from '../plan';
 
 /** The kinds of kernel entry a backend owns. */
@@ -28,7 +28,7 @@ export const tables = <T>(make: () => T): Tables<T> => ({
 /** The key an entry is held under (as in {@link DataPlaneState}). @internal */
 export function keyOf(kind: EntryKind, e: Entry): string {
   if (kind === 'neighbours') return (e as NeighbourEntry).ip;
-  if (kind === 'fdb') return (e as FdbEntry).mac;
+  if (kind === 'fdb') return fdbKey(e as FdbEntry);
   return (e as RouteEntry | BlackholeEntry).dst;
 }
 

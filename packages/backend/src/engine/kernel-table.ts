@@ -80,6 +80,8 @@ export class KernelTable {
   /** The host's own entries. */
   private local: [EntryKind, Entry][] = [];
   private readonly skipped = new Map<string, { reason: string; peer: string }>();
+  /** Peers programmed in part (a family left out), with the reason. */
+  private readonly partial = new Map<string, string>();
   private readonly states = new PeerStates();
   /** Keys an observation changed while an apply was in flight: the apply must not overwrite. */
   private touched: Set<string> | undefined;
@@ -95,6 +97,7 @@ export class KernelTable {
       const wants = lease ? this.options.entriesFor(lease) : undefined;
       this.noteSkip(key, lease, wants);
       if (!lease) this.states.forget(key);
+      this.notePartial(key, lease, wants);
       if (!lease || !wants || 'skip' in wants) continue;
       const list: [EntryKind, Entry][] = [
         ...(wants.fdb ?? []).map((e) => ['fdb', e] as [EntryKind, Entry]),
@@ -190,7 +193,7 @@ export class KernelTable {
 
   /** Each peer's state, from memory: a few map lookups per peer (see {@link PeerStates}). */
   peerStates(): PeerState[] {
-    return this.states.collect(this.peers, this.skipped, this.applied, this.failed);
+    return this.states.collect(this.peers, this.skipped, this.applied, this.failed, this.partial);
   }
 
   /** Plans the dirty keys against the cache and applies them; failed keys wait for a full pass. */
@@ -280,6 +283,17 @@ export class KernelTable {
         if (h) this.repairs += 1;
       } else if (!w && a) this.dirty[kind].add(k);
     }
+  }
+
+  private notePartial(key: string, lease: Lease | undefined, wants: PeerEntries | undefined): void {
+    const reason = lease && wants && !('skip' in wants) ? wants.partial : undefined;
+    if (reason === undefined) {
+      this.partial.delete(key);
+      return;
+    }
+    if (this.partial.get(key) === reason) return;
+    this.partial.set(key, reason);
+    this.options.logger.warn('programming peer in part', { peer: describePeer(lease!), reason });
   }
 
   private noteSkip(key: string, lease: Lease | undefined, wants: PeerEntries | undefined): void {

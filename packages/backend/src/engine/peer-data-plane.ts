@@ -1,6 +1,6 @@
 import type { Cidr, Lease, Logger } from '@flannel-ts/core';
 import { FlannelError, formatCidr } from '@flannel-ts/core';
-import type { BackendContext, DataPlane, SyncReport } from '../backend';
+import type { BackendContext, BackendNetworks, DataPlane, SyncReport } from '../backend';
 import { saysDeviceMissing } from '../ip-runner';
 import { applyDataPlane, opLine } from '../apply';
 import type { DataPlaneRunners } from '../apply';
@@ -8,10 +8,11 @@ import type { MonitorEvent } from '../kernel/monitor-parse';
 import type { PeerEntries } from '../peer-entries';
 import { observationOf, readDataPlaneState } from '../read-state';
 import type { OwnedScope } from '../read-state';
+import type { DataPlaneOp } from '../plan';
 import { KernelTable } from './kernel-table';
 import type { ApplyReport } from './kernel-table';
 
-/** A device the entries live on (vxlan's `flannel.N`), and how to put it back. */
+/** A device the entries live on (vxlan's `flannel.N`, `flannel-v6.N`), and how to put it back. */
 export interface ManagedDevice {
   readonly name: string;
   /** True when a link event for the device means it must be repaired (deleted, down, wrong MTU). */
@@ -20,13 +21,13 @@ export interface ManagedDevice {
   repair(signal?: AbortSignal): Promise<boolean>;
 }
 
-/** The blackhole route of our subnet (`--ip-blackhole-route`), an entry like any other. */
+/** The blackhole routes of our subnets (`--ip-blackhole-route`), entries like any other. */
 export interface BlackholeRouteOptions {
-  /** Our subnet: the route's destination. */
-  readonly own: Cidr;
-  /** Keep the route. When false, ours for `own` is removed at start if an earlier run left it. */
+  /** Our subnets (one per family we run): the routes' destinations. */
+  readonly own: readonly Cidr[];
+  /** Keep the routes. When false, ours for `own` are removed at start if an earlier run left them. */
   readonly enabled: boolean;
-  /** The subnet an earlier run held: if it is not `own`, our route for it is removed at start. */
+  /** The subnet an earlier run held: if it is not in `own`, our route for it is removed at start. */
   readonly previous?: Cidr | undefined;
 }
 
@@ -41,16 +42,25 @@ export interface PeerDataPlaneOptions {
    */
   readonly entriesFor?: ((lease: Lease) => PeerEntries) | undefined;
   readonly logger: Logger;
-  readonly device?: ManagedDevice | undefined;
-  /** The device holds nothing of ours yet (it was just created): the first pass skips reading it. */
+  /** The devices the entries live on (none for host-gw; one per family for vxlan). */
+  readonly devices?: readonly ManagedDevice[] | undefined;
+  /** The devices hold nothing of ours yet (just created): the first pass skips reading them. */
   readonly fresh?: boolean;
   readonly blackhole?: BlackholeRouteOptions | undefined;
 }
 
-/** The blackhole options of a backend's context, for our lease `own`. */
-export function blackholeOf(ctx: BackendContext, own: Lease): BlackholeRouteOptions {
+/**
+ * The blackhole options of a backend's context, for our lease `own` and the families in
+ * `networks` (IPv4 only when not given).
+ */
+export function blackholeOf(
+  ctx: BackendContext,
+  own: Lease,
+  networks: BackendNetworks = { ipv4: own.subnets.ipv4 },
+): BlackholeRouteOptions {
+  const subnets = [networks.ipv4 && own.subnets.ipv4, networks.ipv6 && own.subnets.ipv6];
   return {
-    own: own.subnets.ipv4,
+    own: subnets.filter((c): c is Cidr => c !== undefined),
     enabled: ctx.blackholeRoute ?? false,
     previous: ctx.previousSubnet,
   };
@@ -64,10 +74,15 @@ export function blackholeOf(ctx: BackendContext, own: Lease): BlackholeRouteOpti
  */
 function blackholeDestinations(b: BlackholeRouteOptions | undefined, startup: boolean): string[] {
   if (!b) return [];
-  const own = formatCidr(b.own);
-  if (!startup) return b.enabled ? [own] : [];
+  const own = b.own.map(formatCidr);
+  if (!startup) return b.enabled ? own : [];
   const previous = b.previous && formatCidr(b.previous);
-  return previous && previous !== own ? [own, previous] : [own];
+  return previous && !own.includes(previous) ? [...own, previous] : own;
+}
+
+/** The device an op's entry lives on (none for a blackhole route). */
+function opDevice(op: DataPlaneOp): string | undefined {
+  return 'dev' in op.entry ? op.entry.dev : undefined;
 }
 
 /** The kernel refused some entries; they are retried by the next full pass. */
@@ -96,7 +111,8 @@ export class KernelRejectedError extends FlannelError {
  * the same table, owned by the host rather than a peer, so it is kept the same way.
  */
 export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
-  const { runners, logger, device } = o;
+  const { runners, logger } = o;
+  const devices = o.devices ?? [];
   const withBlackholes = (startup: boolean): OwnedScope => ({
     ...o.scope,
     blackholes: blackholeDestinations(o.blackhole, startup),
@@ -111,15 +127,23 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
     readKernel: (signal) => readDataPlaneState(runners, scope, signal),
     logger,
   });
-  if (o.blackhole?.enabled) table.setLocal({ blackholes: [{ dst: formatCidr(o.blackhole.own) }] });
-  let deviceSuspect = false;
+  if (o.blackhole?.enabled) {
+    table.setLocal({ blackholes: o.blackhole.own.map((c) => ({ dst: formatCidr(c) })) });
+  }
+  /** Devices a kernel event or a refused line says may need repairing. */
+  const suspects = new Set<ManagedDevice>();
   const fresh = o.fresh ?? false;
   let first = true;
 
   const checkDevice = async (signal?: AbortSignal): Promise<void> => {
-    if (!device || !deviceSuspect) return;
-    deviceSuspect = false;
-    if (!(await device.repair(signal))) return;
+    if (suspects.size === 0) return;
+    const suspect = [...suspects];
+    suspects.clear();
+    let flushed = false;
+    for (const d of suspect) if (await d.repair(signal)) flushed = true;
+    if (!flushed) return;
+    // One table for both families: a rebuilt device's entries, and (harmlessly, `replace` is
+    // idempotent) the other family's, are all applied again.
     table.invalidate();
     // What the monitors still hold of the old device's flush would only be re-applied.
     runners.monitor?.restart();
@@ -141,15 +165,18 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
     },
     peerStates: () => table.peerStates(),
     get pending() {
-      return deviceSuspect || table.pending;
+      return suspects.size > 0 || table.pending;
     },
     async apply(signal) {
       await checkDevice(signal);
       const r = await table.apply(signal);
       // The kernel flushes a deleted device's entries (and says so) before it reports the link
       // gone: lines refused for want of the device mean the device needs repairing first.
-      if (device && r.failures.some((f) => saysDeviceMissing(f.message))) {
-        deviceSuspect = true;
+      const lost = r.failures.filter((f) => saysDeviceMissing(f.message));
+      if (devices.length > 0 && lost.length > 0) {
+        // The line names the device (`dev flannel-v6.1`); when none of ours matches, all are checked.
+        const named = devices.filter((d) => lost.some((f) => opDevice(f.op) === d.name));
+        for (const d of named.length > 0 ? named : devices) suspects.add(d);
         await checkDevice(signal);
         const again = await table.resync(signal, false);
         return report({ ...again, changes: r.changes + again.changes });
@@ -159,7 +186,7 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
     async resync(signal) {
       // Later passes check the device too (start() has just made sure of it for the first): the
       // monitor may have missed its deletion.
-      if (device && !first) deviceSuspect = true;
+      if (!first) for (const d of devices) suspects.add(d);
       await checkDevice(signal);
       // A device just created holds nothing to read. (Nor is a blackhole route of ours likely to
       // linger then: the device is new after a reboot, which flushed every route.)
@@ -179,8 +206,9 @@ export function createPeerDataPlane(o: PeerDataPlaneOptions): DataPlane {
       await monitor.watch(
         (event) => {
           if (event.table === 'link') {
-            if (device && event.name === device.name && device.needsRepair(event)) {
-              deviceSuspect = true;
+            const d = devices.find((x) => x.name === event.name);
+            if (d && d.needsRepair(event)) {
+              suspects.add(d);
               onDirty(false);
             }
             return;

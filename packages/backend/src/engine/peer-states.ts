@@ -14,12 +14,14 @@ export class PeerStates {
   /**
    * `programmed` when every entry a peer wants is what was applied, `pending` when one is not
    * (the reason: the kernel's refusal of it, if it refused), `skipped` with the backend's reason.
+   * A peer programmed in part (one family left out, `partial`) carries that reason.
    */
   collect(
     peers: ReadonlyMap<string, readonly (readonly [EntryKind, Entry])[]>,
     skipped: ReadonlyMap<string, { readonly reason: string }>,
     applied: Tables<ReadonlyMap<string, Entry>>,
     failed: Tables<ReadonlyMap<string, string>>,
+    partial?: ReadonlyMap<string, string>,
   ): PeerState[] {
     const out: PeerState[] = [];
     peers.forEach((list, key) => {
@@ -32,6 +34,7 @@ export class PeerStates {
         programmed = false;
         reason ??= failed[kind].get(k);
       }
+      reason ??= partial?.get(key);
       out.push(this.get(key, programmed ? 'programmed' : 'pending', reason));
     });
     skipped.forEach((s, key) => out.push(this.get(key, 'skipped', s.reason)));

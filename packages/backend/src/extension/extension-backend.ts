@@ -1,4 +1,4 @@
-import { formatCidr } from '@flannel-ts/core';
+import { FlannelError, formatCidr } from '@flannel-ts/core';
 import type { Clock, Logger } from '@flannel-ts/core';
 import type { Backend, BackendFactory, BackendLeaseData, DataPlane } from '../backend';
 import { blackholeOf, createPeerDataPlane } from '../engine/peer-data-plane';
@@ -46,7 +46,12 @@ export function extensionBackendFactory(deps: ExtensionBackendDeps = {}): Backen
         registered ??= await preStartup(commands.PreStartupCommand, runner, logger, signal);
         return registered;
       },
-      async start(own, network, signal): Promise<DataPlane> {
+      async start(own, networks, signal): Promise<DataPlane> {
+        // IPv4 only (its IPv6 variables are not passed yet).
+        const network = networks.ipv4;
+        if (!network) {
+          throw new FlannelError('BACKEND_CONFIG', 'the extension backend needs an IPv4 network');
+        }
         const script = commands.PostStartupCommand;
         if (script === undefined) logger.info('no PostStartupCommand configured');
         else {
@@ -72,7 +77,7 @@ export function extensionBackendFactory(deps: ExtensionBackendDeps = {}): Backen
         const blackhole = ctx.blackholeRoute
           ? createPeerDataPlane({
               runners: ctx.runners,
-              scope: { routeDevices: [], network },
+              scope: { routeDevices: [], networks: [network] },
               logger,
               blackhole: blackholeOf(ctx, own),
             })

@@ -36,8 +36,9 @@ export interface Iproute2MonitorOptions {
 }
 
 /**
- * A {@link KernelMonitor} made of two long-lived children, `ip -4 monitor label link route neigh`
- * and `bridge monitor fdb` (text: iproute2 ignores `-json` there). The kernel reports a change
+ * A {@link KernelMonitor} made of two long-lived children, `ip monitor label link route neigh`
+ * (both address families; the FDB entries it also prints as neighbours are told apart by the
+ * parser) and `bridge monitor fdb` (text: iproute2 ignores `-json` there). The kernel reports a change
  * within a fraction of a millisecond, which is what lets the data plane repair an entry someone
  * deleted at once instead of at the next full pass. A child that dies is restarted with back-off.
  */
@@ -49,7 +50,7 @@ export function createIproute2Monitor(options: Iproute2MonitorOptions = {}): Ker
   const sources = [
     {
       binary: 'ip',
-      args: [...prefix, '-4', 'monitor', 'label', 'link', 'route', 'neigh'],
+      args: [...prefix, 'monitor', 'label', 'link', 'route', 'neigh'],
       parse: parseIpMonitorLine,
     },
     { binary: 'bridge', args: [...prefix, 'monitor', 'fdb'], parse: parseFdbMonitorLine },

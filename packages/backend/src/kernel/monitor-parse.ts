@@ -1,8 +1,9 @@
 /**
  * Parsing of `ip monitor label link route neigh` and `bridge monitor fdb` text (their `-json` is
- * ignored by iproute2 6.1), pure. Only what the kernel table needs to tell its own entries from
- * someone else's is kept; lines of no interest give undefined.
+ * ignored by iproute2 6.1), pure, for both address families. Only what the kernel table needs to
+ * tell its own entries from someone else's is kept; lines of no interest give undefined.
  */
+import { parseCidr, parseIp } from '@flannel-ts/core';
 
 /** One change the kernel reported. */
 export type MonitorEvent =
@@ -11,12 +12,15 @@ export type MonitorEvent =
       readonly deleted: boolean;
       /** `unicast`, or the type the line names (`blackhole`, `local`, …). */
       readonly type: string;
-      /** Always with a prefix length (`10.5.2.0/24`, `10.5.2.7/32`). */
+      /** Always with a prefix length (`10.5.2.0/24`, `10.5.2.7/32`, `fd00:5::7/128`). */
       readonly dst: string;
       readonly gateway: string | undefined;
       readonly dev: string | undefined;
       readonly onlink: boolean;
-      /** Absent when the line shows none (metric 0). */
+      /**
+       * Absent when the line shows none (metric 0). IPv6 routes always show one: the kernel's
+       * default for a route added without one is 1024 (the reader of the event judges).
+       */
       readonly metric: number | undefined;
       /**
        * In another table than main, or the kernel's own (proto kernel): never ours, whatever its
@@ -31,6 +35,13 @@ export type MonitorEvent =
       readonly dev: string | undefined;
       readonly mac: string | undefined;
       readonly permanent: boolean;
+      /**
+       * `NOARP` among the states: never a neighbour we write (ours are plain `PERMANENT` on a
+       * device with ARP). Without a family filter `ip monitor neigh` also prints the FDB entries
+       * of VXLAN devices (AF_BRIDGE) this way, their remote shown as the IP:
+       * `fc00:77::2 dev flannel-v6.1 lladdr aa:bb:cc:dd:ee:02 NOARP PERMANENT`.
+       */
+      readonly noarp: boolean;
     }
   | {
       readonly table: 'fdb';
@@ -67,6 +78,11 @@ function after(words: readonly string[], key: string): string | undefined {
   return i >= 0 ? words[i + 1] : undefined;
 }
 
+/** `10.5.2.0/24`, `10.5.2.7`, `fd00:5::/64`, `fd00:5::7` (not `default`, not a MAC). */
+function isAddressOrPrefix(text: string): boolean {
+  return text.includes('/') ? parseCidr(text) !== undefined : parseIp(text) !== undefined;
+}
+
 function splitDeleted(text: string): { deleted: boolean; words: string[] } {
   const words = text
     .trim()
@@ -81,7 +97,7 @@ function parseRoute(text: string): MonitorEvent | undefined {
   let type = 'unicast';
   if (ROUTE_TYPES.has(words[0] ?? '')) type = words.shift()!;
   const dst = words[0];
-  if (dst === undefined || dst === 'default' || !/^[0-9.]+(\/\d+)?$/.test(dst)) return undefined;
+  if (dst === undefined || !isAddressOrPrefix(dst)) return undefined;
   let gateway = after(words, 'via');
   if (gateway === 'inet') gateway = after(words.slice(words.indexOf('via') + 1), 'inet');
   const table = after(words, 'table');
@@ -90,7 +106,7 @@ function parseRoute(text: string): MonitorEvent | undefined {
     table: 'route',
     deleted,
     type,
-    dst: dst.includes('/') ? dst : `${dst}/32`,
+    dst: dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`,
     gateway,
     dev: after(words, 'dev'),
     onlink: words.includes('onlink'),
@@ -103,7 +119,8 @@ function parseRoute(text: string): MonitorEvent | undefined {
 function parseNeigh(text: string): MonitorEvent | undefined {
   const { deleted, words } = splitDeleted(text);
   const ip = words[0];
-  if (ip === undefined || !/^[0-9.]+$/.test(ip)) return undefined; // `miss …` notifications too
+  // Not an IP: `miss …` notifications, and FDB entries without a remote (`dev … lladdr …`).
+  if (ip === undefined || parseIp(ip) === undefined) return undefined;
   return {
     table: 'neigh',
     deleted,
@@ -111,6 +128,7 @@ function parseNeigh(text: string): MonitorEvent | undefined {
     dev: after(words, 'dev'),
     mac: after(words, 'lladdr')?.toLowerCase(),
     permanent: words.includes('PERMANENT'),
+    noarp: words.includes('NOARP'),
   };
 }
 

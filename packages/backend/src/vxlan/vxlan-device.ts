@@ -5,11 +5,14 @@ import type { IpRunner } from '../ip-runner';
 import { readLink } from '../links';
 import type { LinkInfo } from '../links';
 
-/** How `flannel.<VNI>` must look (SPEC 4.1). */
+/** How `flannel.<VNI>` (IPv4) or `flannel-v6.<VNI>` (IPv6) must look (SPEC 4.1). */
 export interface VxlanDeviceSpec {
   readonly name: string;
   readonly vni: number;
-  /** The local (source) address of encapsulated packets: the external interface's address. */
+  /**
+   * The local (source) address of encapsulated packets: the external interface's address of the
+   * device's family (iproute2 infers the family from it; `ip -d` shows it as `local` or `local6`).
+   */
   readonly localIp: string;
   readonly underlay: string;
   /** UDP destination port; 8472 is the kernel's (and flannel's) default. */
@@ -19,13 +22,18 @@ export interface VxlanDeviceSpec {
   readonly mtu: number;
 }
 
+/** The local address of a VXLAN device as `ip -d -json` shows it: `local`, or `local6` for IPv6. */
+function localOf(d: Readonly<Record<string, unknown>>): unknown {
+  return d['local'] ?? d['local6'];
+}
+
 /** True when an existing device can be reused as is (unset values do not conflict, as upstream). */
 export function isCompatible(link: LinkInfo, spec: VxlanDeviceSpec): boolean {
   const d = link.data;
   return (
     link.kind === 'vxlan' &&
     d['id'] === spec.vni &&
-    (d['local'] === undefined || d['local'] === spec.localIp) &&
+    (localOf(d) === undefined || localOf(d) === spec.localIp) &&
     (d['link'] === undefined || d['link'] === spec.underlay) &&
     (d['port'] === undefined || d['port'] === spec.port) &&
     Boolean(d['gbp']) === spec.gbp &&

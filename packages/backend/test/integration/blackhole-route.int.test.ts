@@ -72,7 +72,7 @@ function runners(): DataPlaneRunners {
 async function start(factory: BackendFactory, extra: Partial<BackendContext>): Promise<DataPlane> {
   const backend = factory({ iface, options: {}, logger: noopLogger, runners: runners(), ...extra });
   await backend.register(signal);
-  return (await backend.start(own, network, signal))!;
+  return (await backend.start(own, { ipv4: network }, signal))!;
 }
 
 /**

@@ -93,7 +93,7 @@ describe('vxlan backend on a real kernel', () => {
     sh('route', 'add', '198.51.100.0/24', 'via', '192.0.2.1', 'dev', 'v0');
     const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners });
     await backend.register(new AbortController().signal);
-    dp = (await backend.start(own, network, new AbortController().signal))!;
+    dp = (await backend.start(own, { ipv4: network }, new AbortController().signal))!;
     expect(sh('addr', 'show', 'dev', 'flannel.1')).toContain('inet 10.5.1.0/32');
     setPeers(dp, [p2, p3]);
     await dp.resync();
@@ -295,7 +295,7 @@ describe('host-gw backend on a real kernel', () => {
     expect(await backend.register(new AbortController().signal)).toEqual({
       backendType: 'host-gw',
     });
-    const dp = (await backend.start(own, network, new AbortController().signal))!;
+    const dp = (await backend.start(own, { ipv4: network }, new AbortController().signal))!;
     const far = peer(4, '203.0.113.5', 'aa:bb:cc:dd:ee:04', 'host-gw');
     const near = peer(2, '192.0.2.11', 'aa:bb:cc:dd:ee:02', 'host-gw');
     current = new Map();

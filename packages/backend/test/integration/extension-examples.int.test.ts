@@ -54,7 +54,7 @@ describeAsRoot('upstream’s extension examples, verbatim, in a network namespac
     const backend = backendOf({ ...HOST_GW_EXAMPLE });
     await backend.register(signal);
     const own = leaseOf('10.0.1.0/24', '192.0.2.10');
-    const dp = (await backend.start(own, parseCidr('10.0.0.0/16')!, signal))!;
+    const dp = (await backend.start(own, { ipv4: parseCidr('10.0.0.0/16')! }, signal))!;
     dp.update([['10.0.2.0-24', leaseOf('10.0.2.0/24', '192.0.2.11')]]);
     await dp.apply(signal);
     expect(ip('route', 'show', '10.0.2.0/24')).toBe('10.0.2.0/24 via 192.0.2.11 dev v0 \n');
@@ -70,7 +70,7 @@ describeAsRoot('upstream’s extension examples, verbatim, in a network namespac
     const startOnce = async () => {
       const dp = (await backendOf({ ...HOST_GW_EXAMPLE }).start(
         own,
-        parseCidr('10.0.0.0/16')!,
+        { ipv4: parseCidr('10.0.0.0/16')! },
         signal,
       ))!;
       dp.update([['10.0.3.0-24', peer]]);
@@ -98,7 +98,7 @@ describeAsRoot('upstream’s extension examples, verbatim, in a network namespac
     expect(data).toEqual({ backendType: 'extension', backendData: link?.address });
 
     const own = leaseOf('10.50.34.0/24', '192.0.2.10');
-    const dp = (await backend.start(own, parseCidr('10.50.0.0/16')!, signal))!;
+    const dp = (await backend.start(own, { ipv4: parseCidr('10.50.0.0/16')! }, signal))!;
     expect(ip('-br', 'addr', 'show', 'dev', 'flannel-vxlan')).toMatch(
       /^flannel-vxlan\s+UNKNOWN\s+10\.50\.34\.0\/32 /,
     );

@@ -85,7 +85,7 @@ describe.each([
     const h = fakeHost();
     const backend = backendOf(factory, h, { blackholeRoute: true });
     await backend.register(signal);
-    const dp = (await backend.start(own, network, signal))!;
+    const dp = (await backend.start(own, { ipv4: network }, signal))!;
 
     await dp.resync(signal);
     expect(h.ip.batchLines).toContain(replace('10.5.1.0/24'));
@@ -105,7 +105,7 @@ describe.each([
       previousSubnet: cidr('10.5.9.0/24'),
     });
     await backend.register(signal);
-    const dp = (await backend.start(own, network, signal))!;
+    const dp = (await backend.start(own, { ipv4: network }, signal))!;
 
     await dp.resync(signal);
     expect(h.ip.batchLines).toEqual([remove('10.5.9.0/24')]);
@@ -128,7 +128,7 @@ describe('without --ip-blackhole-route', () => {
       h.host.blackholes = ['10.5.1.0/24'];
       const backend = backendOf(factory, h, {});
       await backend.register(signal);
-      const dp = (await backend.start(own, network, signal))!;
+      const dp = (await backend.start(own, { ipv4: network }, signal))!;
 
       await dp.resync(signal);
       expect(h.ip.batchLines).toEqual([remove('10.5.1.0/24')]);
@@ -141,7 +141,7 @@ describe('without --ip-blackhole-route', () => {
   it('alloc has no data plane at all, as before', async () => {
     const backend = backendOf(createAllocBackend, fakeHost(), {});
 
-    await expect(backend.start(own, network, signal)).resolves.toBeUndefined();
+    await expect(backend.start(own, { ipv4: network }, signal)).resolves.toBeUndefined();
   });
 });
 
@@ -149,7 +149,7 @@ describe('alloc with --ip-blackhole-route', () => {
   it('holds the route and nothing else: peers change nothing and have no state', async () => {
     const h = fakeHost();
     const backend = backendOf(createAllocBackend, h, { blackholeRoute: true });
-    const dp = (await backend.start(own, network, signal))!;
+    const dp = (await backend.start(own, { ipv4: network }, signal))!;
     const peer = lease('10.5.2.0/24', '192.0.2.11', 'alloc');
 
     dp.update([[formatSubnetKey(peer.subnets), peer]]);

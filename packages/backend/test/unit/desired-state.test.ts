@@ -54,7 +54,7 @@ describe('vxlanDesiredState', () => {
       [lease('10.5.2.0/24', '192.0.2.11', { vni: 1, vtepmac: 'AA:BB:CC:DD:EE:0F' })],
       topo,
     );
-    expect([...state.fdb.keys()]).toEqual(['aa:bb:cc:dd:ee:0f']);
+    expect([...state.fdb.keys()]).toEqual(['flannel.1 aa:bb:cc:dd:ee:0f']);
     expect(state.neighbours.get('10.5.2.0')?.mac).toBe('aa:bb:cc:dd:ee:0f');
   });
 
@@ -80,7 +80,7 @@ describe('vxlanDesiredState', () => {
     ]);
     expect([...state.routes.keys()]).toEqual(['10.5.3.0/24']);
     expect([...state.neighbours.keys()]).toEqual(['10.5.3.0']);
-    expect([...state.fdb.keys()]).toEqual(['aa:bb:cc:dd:ee:02']);
+    expect([...state.fdb.keys()]).toEqual(['flannel.1 aa:bb:cc:dd:ee:02']);
   });
 
   it('with DirectRouting routes an on-link peer via its public IP on the external device, without FDB or neighbour', () => {

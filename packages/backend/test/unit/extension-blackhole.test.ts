@@ -35,7 +35,7 @@ describe('--ip-blackhole-route on extension', () => {
       runners: { ip, bridge: new FakeIpRunner() },
       blackholeRoute: true,
     });
-    const dp = (await backend.start(own, network, signal))!;
+    const dp = (await backend.start(own, { ipv4: network }, signal))!;
     dp.update(joined(extLease(2)));
 
     expect(await dp.resync(signal)).toMatchObject({ changes: 2, programmedPeers: 1 });

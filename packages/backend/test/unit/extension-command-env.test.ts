@@ -18,7 +18,7 @@ const dualStack: Lease = {
 describe('PostStartupCommand', () => {
   it('gets NETWORK, SUBNET and PUBLIC_IP in network form, and a newline on stdin', async () => {
     const { backend, runner } = extensionBackend({ PostStartupCommand: 'ip link set x up' });
-    await backend.start(own, network, signal);
+    await backend.start(own, { ipv4: network }, signal);
     expect(runner.runs).toEqual([
       {
         name: 'PostStartupCommand',
@@ -31,7 +31,7 @@ describe('PostStartupCommand', () => {
 
   it('also gets IPV6SUBNET and PUBLIC_IPV6 when our lease has them', async () => {
     const { backend, runner } = extensionBackend({ PostStartupCommand: 'true' });
-    await backend.start(dualStack, network, signal);
+    await backend.start(dualStack, { ipv4: network }, signal);
     expect(runner.runs[0]?.env).toEqual({
       NETWORK: '10.5.0.0/16',
       SUBNET: '10.5.34.0/24',
@@ -44,7 +44,7 @@ describe('PostStartupCommand', () => {
   it('fails start, to be retried, with the exit status and stderr', async () => {
     const { backend, runner } = extensionBackend({ PostStartupCommand: 'ip addr add x' });
     runner.answer = () => exit(1, 'Cannot find device "flannel-vxlan"\n');
-    const start = backend.start(own, network, signal);
+    const start = backend.start(own, { ipv4: network }, signal);
     await expect(start).rejects.toThrow(
       'PostStartupCommand failed: exit status 1: Cannot find device "flannel-vxlan"',
     );
@@ -53,7 +53,7 @@ describe('PostStartupCommand', () => {
 
   it('is skipped when not configured', async () => {
     const { backend, runner } = extensionBackend({});
-    await backend.start(own, network, signal);
+    await backend.start(own, { ipv4: network }, signal);
     expect(runner.runs).toEqual([]);
   });
 });
@@ -63,7 +63,7 @@ describe('SubnetAddCommand and SubnetRemoveCommand', () => {
 
   it('get the peer’s SUBNET and PUBLIC_IP, and its BackendData string and a newline on stdin', async () => {
     const { backend, runner } = extensionBackend(options);
-    const dp = (await backend.start(own, network, signal))!;
+    const dp = (await backend.start(own, { ipv4: network }, signal))!;
     dp.update(joined(extLease(2)));
     await dp.apply(signal);
     dp.update(left(2));
@@ -80,7 +80,7 @@ describe('SubnetAddCommand and SubnetRemoveCommand', () => {
 
   it('give just a newline when the peer has no BackendData (absent or null)', async () => {
     const { backend, runner } = extensionBackend(options);
-    const dp = (await backend.start(own, network, signal))!;
+    const dp = (await backend.start(own, { ipv4: network }, signal))!;
     const absent = extLease(2);
     dp.update(
       joined({ ...absent, attrs: { ...absent.attrs, backendData: undefined } }, extLease(3, null)),
@@ -91,7 +91,7 @@ describe('SubnetAddCommand and SubnetRemoveCommand', () => {
 
   it('also get IPV6SUBNET and PUBLIC_IPV6 when the peer has them (upstream documents them)', async () => {
     const { backend, runner } = extensionBackend(options);
-    const dp = (await backend.start(own, network, signal))!;
+    const dp = (await backend.start(own, { ipv4: network }, signal))!;
     const peer: Lease = {
       ...extLease(2),
       subnets: { ipv4: parseCidr('10.5.2.0/24')!, ipv6: parseCidr('fd00:5:0:2::/64')! },
@@ -109,7 +109,7 @@ describe('SubnetAddCommand and SubnetRemoveCommand', () => {
 
   it('skip a peer whose BackendData is not a string, saying why (upstream cannot decode it either)', async () => {
     const { backend, runner } = extensionBackend(options);
-    const dp = (await backend.start(own, network, signal))!;
+    const dp = (await backend.start(own, { ipv4: network }, signal))!;
     dp.update(joined(extLease(2, { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:02' })));
     const report = await dp.apply(signal);
     expect(runner.runs).toEqual([]);

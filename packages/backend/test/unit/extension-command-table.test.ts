@@ -15,7 +15,7 @@ async function setup(table: ExtensionBackendDeps['table'] = {}) {
     { SubnetAddCommand: 'add-it', SubnetRemoveCommand: 'remove-it' },
     { deps: { clock, table }, logger },
   );
-  const dp = (await backend.start(own, network, signal)) as DataPlane;
+  const dp = (await backend.start(own, { ipv4: network }, signal)) as DataPlane;
   return { dp, runner, clock, logger };
 }
 
@@ -78,7 +78,7 @@ describe('extension data plane: what runs', () => {
 
   it('counts peers as programmed when no add command is configured, and still removes them', async () => {
     const { backend, runner } = extensionBackend({ SubnetRemoveCommand: 'remove-it' });
-    const dp = (await backend.start(own, network, signal)) as DataPlane;
+    const dp = (await backend.start(own, { ipv4: network }, signal)) as DataPlane;
     dp.update(joined(extLease(2)));
     expect((await dp.apply(signal)).programmedPeers).toBe(1);
     dp.update(left(2));

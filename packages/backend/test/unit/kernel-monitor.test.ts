@@ -41,7 +41,7 @@ describe('createIproute2Monitor', () => {
     );
 
     expect(children.map((c) => [c.binary, ...c.args].join(' '))).toEqual([
-      'ip -n t-1 -4 monitor label link route neigh',
+      'ip -n t-1 monitor label link route neigh',
       'bridge -n t-1 monitor fdb',
     ]);
     // Output arrives in chunks that split lines anywhere.

@@ -37,8 +37,8 @@ export const topology: VxlanTopology = {
 /** Our own subnet is 10.5.1.0/24: its blackhole route is ours. */
 export const scope: OwnedScope = {
   routeDevices: ['flannel.1'],
-  vxlanDevice: 'flannel.1',
-  network: parseCidr('10.5.0.0/16') as Cidr,
+  vxlanDevices: ['flannel.1'],
+  networks: [parseCidr('10.5.0.0/16') as Cidr],
   blackholes: ['10.5.1.0/24'],
 };
 export const MAC2 = 'aa:bb:cc:dd:ee:02';

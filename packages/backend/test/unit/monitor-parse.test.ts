@@ -16,6 +16,7 @@ describe('parseIpMonitorLine', () => {
         dev: 'flannel.1',
         mac: 'aa:bb:cc:dd:ee:01',
         permanent: true,
+        noarp: false,
       },
     ],
     [
@@ -28,6 +29,7 @@ describe('parseIpMonitorLine', () => {
         dev: 'flannel.1',
         mac: undefined,
         permanent: false,
+        noarp: false,
       },
     ],
     [
@@ -40,6 +42,7 @@ describe('parseIpMonitorLine', () => {
         dev: 'flannel.1',
         mac: undefined,
         permanent: false,
+        noarp: false,
       },
     ],
     [
@@ -52,6 +55,7 @@ describe('parseIpMonitorLine', () => {
         dev: 'flannel.1',
         mac: 'aa:bb:cc:dd:ee:02',
         permanent: true,
+        noarp: false,
       },
     ],
     [
@@ -202,10 +206,6 @@ describe('parseIpMonitorLine', () => {
 
   it.each([
     ['the continuation line of a link', '    link/ether 9e:a5:d2:9a:52:56 brd ff:ff:ff:ff:ff:ff'],
-    [
-      'an IPv6 route',
-      '[ROUTE]Deleted multicast ff00::/8 dev flannel.1 table local proto kernel metric 256 pref medium',
-    ],
     ['a default route', '[ROUTE]default via 192.0.2.1 dev v0 '],
     ['an empty line', ''],
     ['a line without a label', '10.5.2.0/24 via 10.5.2.0 dev flannel.1 onlink '],

@@ -5,9 +5,13 @@ import type { Cidr } from '@flannel-ts/core';
 
 const network = parseCidr('10.5.0.0/16') as Cidr;
 /** vxlan with DirectRouting: routes on flannel.1 and on the external device. */
-const vxlan: OwnedScope = { routeDevices: ['flannel.1', 'v0'], vxlanDevice: 'flannel.1', network };
+const vxlan: OwnedScope = {
+  routeDevices: ['flannel.1', 'v0'],
+  vxlanDevices: ['flannel.1'],
+  networks: [network],
+};
 /** host-gw: routes on the external device only, no VXLAN device. */
-const hostGw: OwnedScope = { routeDevices: ['v0'], network };
+const hostGw: OwnedScope = { routeDevices: ['v0'], networks: [network] };
 
 function ip(line: string): MonitorEvent {
   const e = parseIpMonitorLine(line);
@@ -110,7 +114,7 @@ describe('observationOf', () => {
       vxlan,
       {
         kind: 'fdb',
-        key: 'aa:bb:cc:dd:ee:01',
+        key: 'flannel.1 aa:bb:cc:dd:ee:01',
         state: 'present',
         entry: { mac: 'aa:bb:cc:dd:ee:01', dst: '192.0.2.2', dev: 'flannel.1' },
       },
@@ -121,7 +125,7 @@ describe('observationOf', () => {
       vxlan,
       {
         kind: 'fdb',
-        key: 'aa:bb:cc:dd:ee:01',
+        key: 'flannel.1 aa:bb:cc:dd:ee:01',
         state: 'absent',
         entry: { mac: 'aa:bb:cc:dd:ee:01', dst: '192.0.2.2', dev: 'flannel.1' },
       },
@@ -130,7 +134,7 @@ describe('observationOf', () => {
       'a learned (not permanent) FDB entry under our key as foreign',
       fdb('aa:bb:cc:dd:ee:01 dev flannel.1 dst 192.0.2.2 self'),
       vxlan,
-      { kind: 'fdb', key: 'aa:bb:cc:dd:ee:01', state: 'foreign' },
+      { kind: 'fdb', key: 'flannel.1 aa:bb:cc:dd:ee:01', state: 'foreign' },
     ],
   ];
 

@@ -15,13 +15,13 @@ const network = parseCidr('10.5.0.0/16') as Cidr;
 
 describe('parseOwnedRoutes', () => {
   it('owns the onlink route to a peer subnet on flannel.1', () => {
-    expect(parseOwnedRoutes(fixture('route-show-flannel1.json'), 'flannel.1', network)).toEqual([
+    expect(parseOwnedRoutes(fixture('route-show-flannel1.json'), 'flannel.1', [network])).toEqual([
       { dst: '10.5.2.0/24', gateway: '10.5.2.0', dev: 'flannel.1', onlink: true },
     ]);
   });
 
   it('owns a route via a peer on the external device but not the kernel route of its LAN', () => {
-    expect(parseOwnedRoutes(fixture('route-show-v0.json'), 'v0', network)).toEqual([
+    expect(parseOwnedRoutes(fixture('route-show-v0.json'), 'v0', [network])).toEqual([
       { dst: '10.5.3.0/24', gateway: '192.0.2.11', dev: 'v0', onlink: false },
     ]);
   });
@@ -30,7 +30,7 @@ describe('parseOwnedRoutes', () => {
     // The fixture holds 10.5.0.0/16 (no gateway), 10.5.2.0/24, the host route 10.5.7.5 (printed
     // without a prefix length), 10.5.8.0/24 (proto static, metric 5) and 172.16.0.0/24.
     expect(
-      parseOwnedRoutes(fixture('route-show-flannel1-mixed.json'), 'flannel.1', network),
+      parseOwnedRoutes(fixture('route-show-flannel1-mixed.json'), 'flannel.1', [network]),
     ).toEqual([
       { dst: '10.5.2.0/24', gateway: '10.5.2.0', dev: 'flannel.1', onlink: true },
       { dst: '10.5.7.5/32', gateway: '10.5.7.0', dev: 'flannel.1', onlink: true },
@@ -38,7 +38,7 @@ describe('parseOwnedRoutes', () => {
   });
 
   it('leaves the default route, proto kernel routes and foreign networks on the external device alone', () => {
-    expect(parseOwnedRoutes(fixture('route-show-v0-mixed.json'), 'v0', network)).toEqual([
+    expect(parseOwnedRoutes(fixture('route-show-v0-mixed.json'), 'v0', [network])).toEqual([
       { dst: '10.5.3.0/24', gateway: '192.0.2.11', dev: 'v0', onlink: false },
     ]);
   });
@@ -46,20 +46,20 @@ describe('parseOwnedRoutes', () => {
   it('does not own a proto kernel route even with a gateway inside the network', () => {
     // Hand-written: the kernel does not make such routes, but the rule must hold if one appears.
     const stdout = '[{"dst":"10.5.9.0/24","gateway":"10.5.9.1","protocol":"kernel","flags":[]}]';
-    expect(parseOwnedRoutes(stdout, 'v0', network)).toEqual([]);
+    expect(parseOwnedRoutes(stdout, 'v0', [network])).toEqual([]);
   });
 
   it('owns nothing when the network does not contain the routes', () => {
     const other = parseCidr('10.6.0.0/16') as Cidr;
-    expect(parseOwnedRoutes(fixture('route-show-flannel1-mixed.json'), 'flannel.1', other)).toEqual(
-      [],
-    );
+    expect(
+      parseOwnedRoutes(fixture('route-show-flannel1-mixed.json'), 'flannel.1', [other]),
+    ).toEqual([]);
   });
 
   it('reads an empty table, printed as [] or as nothing at all', () => {
-    expect(parseOwnedRoutes(fixture('route-show-empty.json'), 'flannel.1', network)).toEqual([]);
-    expect(parseOwnedRoutes('', 'flannel.1', network)).toEqual([]);
-    expect(parseOwnedRoutes('\n', 'flannel.1', network)).toEqual([]);
+    expect(parseOwnedRoutes(fixture('route-show-empty.json'), 'flannel.1', [network])).toEqual([]);
+    expect(parseOwnedRoutes('', 'flannel.1', [network])).toEqual([]);
+    expect(parseOwnedRoutes('\n', 'flannel.1', [network])).toEqual([]);
   });
 });
 
@@ -126,8 +126,8 @@ describe('readDataPlaneState', () => {
     const r = runners();
     const state = await readDataPlaneState(r, {
       routeDevices: ['flannel.1', 'v0'],
-      vxlanDevice: 'flannel.1',
-      network,
+      vxlanDevices: ['flannel.1'],
+      networks: [network],
     });
     expect([...state.routes.values()]).toEqual([
       { dst: '10.5.2.0/24', gateway: '10.5.2.0', dev: 'flannel.1', onlink: true },
@@ -146,7 +146,7 @@ describe('readDataPlaneState', () => {
 
   it('reads only routes when there is no VXLAN device (host-gw)', async () => {
     const r = runners();
-    const state = await readDataPlaneState(r, { routeDevices: ['v0'], network });
+    const state = await readDataPlaneState(r, { routeDevices: ['v0'], networks: [network] });
     expect([...state.routes.keys()]).toEqual(['10.5.3.0/24']);
     expect(state.neighbours.size).toBe(0);
     expect(state.fdb.size).toBe(0);

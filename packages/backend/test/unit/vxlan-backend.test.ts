@@ -260,7 +260,7 @@ describe('vxlan backend data plane', () => {
     const h = fakeHost(COMPATIBLE);
     const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
     await backend.register(signal);
-    const dataPlane = (await backend.start(own, network, signal))!;
+    const dataPlane = (await backend.start(own, { ipv4: network }, signal))!;
 
     dataPlane.update(keyed(peers));
     const report = await dataPlane.resync(signal);
@@ -275,7 +275,7 @@ describe('vxlan backend data plane', () => {
     const h = fakeHost(COMPATIBLE);
     programmed(h.host);
     const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
-    const dataPlane = (await backend.start(own, network, signal))!;
+    const dataPlane = (await backend.start(own, { ipv4: network }, signal))!;
 
     dataPlane.update(keyed(peers));
     const report = await dataPlane.resync(signal);
@@ -290,7 +290,7 @@ describe('vxlan backend data plane', () => {
     h.creates(LINK_ADD, freshDevice(COMPATIBLE_MAC));
     const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
     await backend.register(signal);
-    const dataPlane = (await backend.start(own, network, signal))!;
+    const dataPlane = (await backend.start(own, { ipv4: network }, signal))!;
 
     dataPlane.update(keyed(peers));
     await dataPlane.resync(signal);
@@ -321,7 +321,7 @@ describe('vxlan backend data plane', () => {
       runners: h,
     });
     await backend.register(signal);
-    await backend.start(own, network, signal);
+    await backend.start(own, { ipv4: network }, signal);
 
     expect(commands(h.ip)).not.toContain('-json -d addr show dev v0');
   });
@@ -330,7 +330,7 @@ describe('vxlan backend data plane', () => {
     const h = fakeHost(COMPATIBLE);
     programmed(h.host);
     const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
-    const dataPlane = (await backend.start(own, network, signal))!;
+    const dataPlane = (await backend.start(own, { ipv4: network }, signal))!;
     dataPlane.update(keyed(peers));
     await dataPlane.resync(signal);
     const reads = h.ip.calls.length;
@@ -355,7 +355,7 @@ describe('vxlan backend data plane', () => {
     const logger = createRecordingLogger();
     const backend = createVxlanBackend({ iface, options: {}, logger, runners: h });
     await backend.register(signal);
-    const dataPlane = (await backend.start(own, network, signal))!;
+    const dataPlane = (await backend.start(own, { ipv4: network }, signal))!;
     dataPlane.update(keyed(peers));
     await dataPlane.resync(signal);
 
@@ -381,7 +381,7 @@ describe('vxlan backend data plane', () => {
   it('reports a peer without a VTEP MAC as skipped and programs the rest', async () => {
     const h = fakeHost(COMPATIBLE);
     const backend = createVxlanBackend({ iface, options: {}, logger: noopLogger, runners: h });
-    const dataPlane = (await backend.start(own, network, signal))!;
+    const dataPlane = (await backend.start(own, { ipv4: network }, signal))!;
 
     dataPlane.update(keyed([...peers, lease('10.5.4.0/24', '192.0.2.14')]));
     const report = await dataPlane.resync(signal);
@@ -414,7 +414,7 @@ describe('vxlan backend data plane', () => {
       logger: noopLogger,
       runners: { ip: h.ip, bridge },
     });
-    const dataPlane = (await backend.start(own, network, signal))!;
+    const dataPlane = (await backend.start(own, { ipv4: network }, signal))!;
     dataPlane.update(keyed(peers));
 
     await expect(dataPlane.resync(signal)).rejects.toThrow(

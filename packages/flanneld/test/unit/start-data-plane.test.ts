@@ -40,19 +40,19 @@ describe('startDataPlane', () => {
 
   it('starts once when nothing fails', async () => {
     const { backend, calls } = fakeBackend(0);
-    await startDataPlane(backend, own, network, advertised, options());
+    await startDataPlane(backend, own, { ipv4: network }, advertised, options());
     expect(calls).toEqual(['start']);
   });
 
   it('registers again before each retry, so the retry decides from the device as it is now', async () => {
     const { backend, calls } = fakeBackend(2);
-    await expect(startDataPlane(backend, own, network, advertised, options())).resolves.toEqual({});
+    await expect(startDataPlane(backend, own, { ipv4: network }, advertised, options())).resolves.toEqual({});
     expect(calls).toEqual(['start', 'register', 'start', 'register', 'start']);
   });
 
   it('exits when what the lease advertises changed meanwhile, saying to restart', async () => {
     const { backend } = fakeBackend(1, ['bb']);
-    await expect(startDataPlane(backend, own, network, advertised, options())).rejects.toThrow(
+    await expect(startDataPlane(backend, own, { ipv4: network }, advertised, options())).rejects.toThrow(
       /starting the data plane failed: the vxlan device changed .*"VtepMAC":"bb".*restart flanneld/,
     );
   });
