@@ -4,8 +4,16 @@ import { writeFileAtomic } from './subnet-file';
 
 /** What flannel sets in dockerd's configuration. */
 export interface BridgeSettings {
-  /** docker0's address with prefix: the subnet's first host, e.g. `10.5.3.1/24` (FLANNEL_SUBNET). */
+  /**
+   * docker0's address with prefix: the subnet's first host, e.g. `10.5.3.1/24` (FLANNEL_SUBNET).
+   * Empty on an IPv6-only host: `bip` is then left as it is.
+   */
   readonly bip: string;
+  /**
+   * Our IPv6 subnet in network form (`fd00:42:0:7::/64`, from FLANNEL_IPV6_SUBNET) when IPv6 is
+   * enabled: sets `"ipv6": true` and `"fixed-cidr-v6"`, so containers get addresses from it.
+   */
+  readonly fixedCidrV6?: string | undefined;
   readonly mtu: number;
   /** False when flannel masquerades (`--ip-masq`), so Docker does not masquerade a second time. */
   readonly ipMasq: boolean;
@@ -19,7 +27,8 @@ export class DaemonJsonError extends FlannelError {
 }
 
 /**
- * Merges `bip`, `mtu` and `ip-masq` into dockerd's daemon.json text, keeping every other key and
+ * Merges `bip`, `mtu` and `ip-masq` (and with IPv6 `ipv6` and `fixed-cidr-v6`) into dockerd's
+ * daemon.json text, keeping every other key and
  * the order of existing keys. Pure. Undefined text means no file yet. Malformed JSON throws
  * (the caller leaves the file as it is).
  */
@@ -49,7 +58,15 @@ export function mergeDaemonJson(
       `${path} sets "bridge": ${JSON.stringify(config['bridge'])}, which dockerd refuses together with "bip"; remove it (flannel configures docker0 through "bip")`,
     );
   }
-  const merged = { ...config, bip: settings.bip, mtu: settings.mtu, 'ip-masq': settings.ipMasq };
+  const merged = {
+    ...config,
+    ...(settings.bip === '' ? {} : { bip: settings.bip }),
+    mtu: settings.mtu,
+    'ip-masq': settings.ipMasq,
+    ...(settings.fixedCidrV6 === undefined
+      ? {}
+      : { ipv6: true, 'fixed-cidr-v6': settings.fixedCidrV6 }),
+  };
   return `${JSON.stringify(merged, null, 2)}\n`;
 }
 

@@ -1,4 +1,4 @@
-import { FlannelError } from '@flannel-ts/core';
+import { FlannelError, formatCidr, parseCidr } from '@flannel-ts/core';
 
 /** mk-docker-opts options (SPEC 5.3): `-i`, `-c` (neither ⇒ both), `-k KEY`, `-m`. */
 export interface DockerOptsOptions {
@@ -22,10 +22,20 @@ export class InvalidIpMasqError extends FlannelError {
  * The Docker options derived from a subnet file, as mk-docker-opts derives them: `--bip` from
  * FLANNEL_SUBNET, `--mtu` from FLANNEL_MTU, and `--ip-masq` inverted from FLANNEL_IPMASQ (when
  * flannel masquerades, Docker must not). Keyed by variable name.
+ *
+ * Our addition (upstream's mk-docker-opts.sh knows no IPv6): with FLANNEL_IPV6_SUBNET,
+ * `DOCKER_OPT_IPV6="--ipv6"` and `DOCKER_OPT_FIXED_CIDR_V6="--fixed-cidr-v6=<our IPv6 subnet>"`,
+ * which dockerd needs to give containers addresses from it. Without that variable the output is
+ * upstream's, byte for byte.
  */
 export function dockerOptVars(vars: SubnetVars, ipMasq: boolean): Map<string, string> {
   const out = new Map<string, string>();
   if (vars['FLANNEL_SUBNET']) out.set('DOCKER_OPT_BIP', `--bip=${vars['FLANNEL_SUBNET']}`);
+  const v6 = fixedCidrV6(vars['FLANNEL_IPV6_SUBNET']);
+  if (v6) {
+    out.set('DOCKER_OPT_IPV6', '--ipv6');
+    out.set('DOCKER_OPT_FIXED_CIDR_V6', `--fixed-cidr-v6=${v6}`);
+  }
   if (vars['FLANNEL_MTU']) out.set('DOCKER_OPT_MTU', `--mtu=${vars['FLANNEL_MTU']}`);
   const masq = vars['FLANNEL_IPMASQ'];
   if (masq && ipMasq) {
@@ -34,6 +44,16 @@ export function dockerOptVars(vars: SubnetVars, ipMasq: boolean): Map<string, st
     else throw new InvalidIpMasqError(masq);
   }
   return out;
+}
+
+/**
+ * The network form of FLANNEL_IPV6_SUBNET (`fd00:42:0:7::1/64` → `fd00:42:0:7::/64`): what
+ * dockerd's `--fixed-cidr-v6` / daemon.json `fixed-cidr-v6` take. Undefined when absent or not an
+ * IPv6 CIDR.
+ */
+export function fixedCidrV6(ipv6Subnet: string | undefined): string | undefined {
+  const cidr = ipv6Subnet === undefined ? undefined : parseCidr(ipv6Subnet.trim());
+  return cidr?.family === 6 ? formatCidr(cidr) : undefined;
 }
 
 /**

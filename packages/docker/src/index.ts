@@ -7,6 +7,7 @@ export { FileWriteError, readPreviousSubnetEnv, writeFileAtomic } from './subnet
 export {
   conflictingRoutes,
   dockerOptVars,
+  fixedCidrV6,
   InvalidIpMasqError,
   renderDockerOpts,
 } from './docker-opts';

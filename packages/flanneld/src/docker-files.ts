@@ -1,5 +1,6 @@
 import type { Logger } from '@flannel-ts/core';
 import {
+  fixedCidrV6,
   parseEnvLines,
   renderDockerOpts,
   updateDaemonJson,
@@ -33,6 +34,7 @@ export async function writeDockerFiles(
       bip: vars['FLANNEL_SUBNET'] ?? '',
       mtu: Number(vars['FLANNEL_MTU']),
       ipMasq: !config.ipMasq,
+      fixedCidrV6: fixedCidrV6(vars['FLANNEL_IPV6_SUBNET']),
     });
     if (changed) {
       logger.info('updated daemon.json; restart dockerd to apply it', {
