@@ -35,7 +35,14 @@ export function isOnLink(ip: string, networks: readonly Cidr[]): boolean {
   return addr !== undefined && networks.some((n) => cidrContainsIp(n, addr));
 }
 
-/** `10.5.3.0/24 (192.0.2.3)` for messages. */
+/**
+ * `10.5.3.0/24 (192.0.2.3)` for messages; an IPv6-only peer (its key's IPv4 part `0.0.0.0/0`, no
+ * PublicIP) by its IPv6 subnet and PublicIPv6: `fd00:5:3::/64 (fc00::3)`.
+ */
 export function describePeer(lease: Lease): string {
-  return `${formatCidr(lease.subnets.ipv4)} (${lease.attrs.publicIp})`;
+  const { subnets, attrs } = lease;
+  if (subnets.ipv4.prefixLength === 0 && subnets.ipv6 && attrs.publicIpv6) {
+    return `${formatCidr(subnets.ipv6)} (${attrs.publicIpv6})`;
+  }
+  return `${formatCidr(subnets.ipv4)} (${attrs.publicIp})`;
 }

@@ -23,6 +23,7 @@ import type {
 } from '@flannel-ts/backend';
 import { FakeIpRunner } from '@flannel-ts/backend/testing';
 import { opLine } from '../../src/apply';
+import { describePeer } from '../../src/peers';
 import {
   parseFdb,
   parseNeighbours,
@@ -384,5 +385,17 @@ describe('monitoring both families (recorded `ip monitor` without -4)', () => {
         entry: { mac: 'aa:bb:cc:dd:ee:02', dst: 'fc00:77::2', dev: 'flannel-v6.1' },
       },
     ]);
+  });
+});
+
+describe('describing peers', () => {
+  it('names an IPv6-only peer by its IPv6 subnet and PublicIPv6, others as before', () => {
+    const only6: Lease = {
+      subnets: { ipv4: cidr('0.0.0.0/0'), ipv6: cidr('fd00:5:3::/64') },
+      attrs: { publicIp: '0.0.0.0', publicIpv6: 'fc00:77::3' },
+      ttlLeaseId: '1',
+    };
+    expect(describePeer(only6)).toBe('fd00:5:3::/64 (fc00:77::3)');
+    expect(describePeer(peer(2))).toBe('10.5.2.0/24 (192.168.77.2)');
   });
 });
