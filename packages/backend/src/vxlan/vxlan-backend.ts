@@ -26,9 +26,11 @@ export const DEFAULT_VXLAN_PORT = 8472;
 export const VXLAN_OVERHEAD = 50;
 /**
  * VXLAN encapsulation overhead on an IPv6 underlay (outer IPv6 40 + UDP 8 + VXLAN 8 + Ethernet
- * 14): `flannel-v6.N` gets the underlay MTU − 70. Upstream (v0.20.2 and HEAD alike) gives it − 50,
- * as `flannel.N`, so a full-size inner packet makes an outer one 20 bytes too big for the underlay;
- * the device MTU is local (peers never see it), so this changes nothing for interoperation.
+ * 14): `flannel-v6.N` gets the underlay MTU − 70. That is what upstream v0.20.2's device has: it
+ * sets no MTU, and the kernel gives a VXLAN device with an IPv6 local address its underlay's MTU −
+ * 70 (seen: 1430 on a 1500 veth). Upstream HEAD sets MTU − 50 on both devices, which makes a
+ * full-size inner packet 20 bytes too big for an IPv6 underlay. The device MTU is local (peers
+ * never see it), so either choice interoperates. `FLANNEL_MTU` stays IPv4's − 50 when IPv4 runs.
  */
 export const VXLAN_OVERHEAD_V6 = 70;
 
