@@ -203,6 +203,20 @@ describe('IPv6 peer entries', () => {
     },
   );
 
+  it('vxlan DirectRouting: an on-link peer gets its IPv6 subnet via its PublicIPv6 on the external device', () => {
+    const direct: VxlanTopology = {
+      ...topo6,
+      directRouting: true,
+      connected: [cidr('fc00:77::/64')],
+    };
+    expect(vxlanPeerEntries(peer(2), direct)).toEqual({
+      routes: [{ dst: 'fd00:5:2::/64', gateway: 'fc00:77::2', dev: 'v0', onlink: false }],
+    });
+    // Off-link: through flannel-v6.1 as usual.
+    const far = vxlanPeerEntries(peer(2), { ...direct, connected: [cidr('fc00:99::/64')] });
+    expect('skip' in far ? [] : far.routes.map((r) => r.dev)).toEqual(['flannel-v6.1']);
+  });
+
   it('IPv6-only: a peer without IPv6 data is skipped with the reason', () => {
     const e = vxlanPeerEntries(peer(3, { publicIpv6: false }), topo6);
     expect(e).toEqual({ skip: 'its lease has no PublicIPv6' });
