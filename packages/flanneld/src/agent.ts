@@ -192,22 +192,23 @@ async function startUp(o: StartUp): Promise<void> {
   const lease = await leases.acquire({ config: network, attrs, previous }, signal);
   // The data plane starts at once, side by side with the rules and the files: peers' routes do
   // not wait for iptables, and nothing below depends on them.
-  const dataPlane = network.ipv4
-    ? startDataPlane(
-        backend,
-        lease,
-        { ipv4: network.ipv4.network, ipv6: network.ipv6?.network },
-        data,
-        {
-          clock,
-          logger,
-          signal,
-        },
-      ).then(async (dp) => {
-        if (dp) await superviseDataPlane(o, network, dp, lease, leases.takeListing());
-        else facts.hasDataPlane = false;
-      })
-    : Promise.resolve((facts.hasDataPlane = false));
+  const dataPlane =
+    network.ipv4 || network.ipv6
+      ? startDataPlane(
+          backend,
+          lease,
+          { ipv4: network.ipv4?.network, ipv6: network.ipv6?.network },
+          data,
+          {
+            clock,
+            logger,
+            signal,
+          },
+        ).then(async (dp) => {
+          if (dp) await superviseDataPlane(o, network, dp, lease, leases.takeListing());
+          else facts.hasDataPlane = false;
+        })
+      : Promise.resolve((facts.hasDataPlane = false));
   // Awaited below; this only keeps an early failure elsewhere from leaving it unhandled.
   dataPlane.catch(() => undefined);
   supervisor.start({
@@ -216,22 +217,32 @@ async function startUp(o: StartUp): Promise<void> {
   });
   // Rules before the subnet file (upstream's order): once dockerd sees the file, forwarding works.
   warnWithoutBrNetfilter(logger, { nftables: network.enableNftables });
-  if (network.ipv4) {
-    const traffic = await setupTraffic(
-      config,
-      {
+  const v6Subnet = lease.subnets.ipv6;
+  const families = {
+    ...(network.ipv4 && {
+      ipv4: {
         network: network.ipv4.network,
         subnet: lease.subnets.ipv4,
         previous: prev ? { network: prev.network, subnet: prev.subnet } : undefined,
       },
-      {
-        clock,
-        logger: logger.child({ component: network.enableNftables ? 'nftables' : 'iptables' }),
-        signal,
-        nftables: network.enableNftables,
-        onRepair: (n) => facts.metrics?.trafficRulesRepaired(n),
-      },
-    );
+    }),
+    ...(network.ipv6 &&
+      v6Subnet && {
+        ipv6: {
+          network: network.ipv6.network,
+          subnet: v6Subnet,
+          previous: prev ? { network: prev.ipv6Network, subnet: prev.ipv6Subnet } : undefined,
+        },
+      }),
+  };
+  if (families.ipv4 || families.ipv6) {
+    const traffic = await setupTraffic(config, families, {
+      clock,
+      logger: logger.child({ component: network.enableNftables ? 'nftables' : 'iptables' }),
+      signal,
+      nftables: network.enableNftables,
+      onRepair: (n) => facts.metrics?.trafficRulesRepaired(n),
+    });
     facts.traffic = traffic;
     if (traffic) supervisor.start({ name: 'traffic rules', run: (s) => traffic.resync(s) });
   }

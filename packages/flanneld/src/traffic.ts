@@ -6,11 +6,17 @@ import type { Config } from './config';
 import { FailureStreak } from './failure-streak';
 import { retryStartupStep } from './startup-retry';
 
-/** What the traffic rules are built from (IPv4). */
+/** What one family's traffic rules are built from. */
 export interface TrafficInput {
   readonly network: Cidr;
   readonly subnet: Cidr;
   readonly previous?: { readonly network?: Cidr; readonly subnet?: Cidr } | undefined;
+}
+
+/** The families to install rules for: IPv4, IPv6 or both. */
+export interface TrafficInputs {
+  readonly ipv4?: TrafficInput | undefined;
+  readonly ipv6?: TrafficInput | undefined;
 }
 
 /** What {@link setupTraffic} needs besides the config. */
@@ -41,8 +47,8 @@ export interface TrafficRules {
 }
 
 /**
- * Installs the masquerade (`--ip-masq`) and forward (`--iptables-forward-rules`) rules (SPEC 6) in
- * iptables, or in nftables when `deps.nftables`, after removing what the other mode left; retries
+ * Installs the masquerade (`--ip-masq`) and forward (`--iptables-forward-rules`) rules (SPEC 6) for
+ * each family given in iptables/ip6tables, or in nftables when `deps.nftables`, after removing what the other mode left; retries
  * transient failures (see retryStartupStep) and rejects with a StartupStepError otherwise (in
  * nftables mode, a missing `nft` says to install Debian's nftables package). Resolves undefined
  * when neither rule set is wanted: there is nothing to keep, but the other mode's leftovers are
@@ -51,14 +57,14 @@ export interface TrafficRules {
  */
 export async function setupTraffic(
   config: Config,
-  input: TrafficInput,
+  families: TrafficInputs,
   deps: TrafficDeps,
 ): Promise<TrafficRules | undefined> {
   const { clock, logger, signal } = deps;
   const mode: TrafficMode = deps.nftables ? 'nftables' : 'iptables';
   const manager = (deps.createManager ?? createTrafficManager)({
     mode,
-    families: { ipv4: input },
+    families,
     ipMasq: config.ipMasq,
     forwardRules: config.iptablesForwardRules,
     randomFullyDisable: config.ipMasqFullyRandomDisable,

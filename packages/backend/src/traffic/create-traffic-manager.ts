@@ -17,7 +17,11 @@ export interface CreateTrafficManagerOptions extends TrafficOptions, CommandPlac
  */
 export function createTrafficManager(options: CreateTrafficManagerOptions): TrafficManager {
   const place: CommandPlace = { netns: options.netns, searchPath: options.searchPath };
-  const runners = { iptables: createIptablesRunner(place), nft: createNftRunner(place) };
+  const runners = {
+    iptables: createIptablesRunner(place),
+    ip6tables: createIptablesRunner({ ...place, family: 6 }),
+    nft: createNftRunner(place),
+  };
   return options.mode === 'nftables'
     ? createNftablesManager({ ...options, ...runners })
     : createIptablesTrafficManager({ ...options, ...runners });

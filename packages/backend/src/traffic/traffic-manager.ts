@@ -1,4 +1,3 @@
-import { FlannelError } from '@flannel-ts/core';
 import type { Cidr, Clock, Logger } from '@flannel-ts/core';
 
 /** Which kernel interface holds flannel's masquerade and forward rules (`"EnableNFTables"`). */
@@ -19,8 +18,8 @@ export interface FamilyNetworks {
 }
 
 /**
- * The networks per IP family. Only `ipv4` is implemented today; `ipv6` is here so that dual stack
- * (issue 10) adds an implementation, not a new shape. Given now, it is refused at construction.
+ * The networks per IP family: `ipv4`, `ipv6` or both (dual stack). A family that is absent gets no
+ * rules (IPv6-only hosts get no IPv4 rules).
  */
 export interface TrafficFamilies {
   readonly ipv4?: FamilyNetworks | undefined;
@@ -65,23 +64,9 @@ export interface TrafficManager {
   ensure(signal?: AbortSignal): Promise<number>;
   /**
    * flannel's rules in place now, read live, one text line each, as the tools print them:
-   * `-t nat -A POSTROUTING … -j FLANNEL-POSTRTG` (`iptables -S` lines with their table), or the
-   * lines of `nft list table ip flannel-ipv4`. Empty when nothing of ours is there.
+   * `-t nat -A POSTROUTING … -j FLANNEL-POSTRTG` (`iptables -S` lines with their table; IPv6 ones
+   * prefixed `ip6tables `), or the lines of `nft list table ip flannel-ipv4` and
+   * `… ip6 flannel-ipv6`. Empty when nothing of ours is there.
    */
   inPlace(signal?: AbortSignal): Promise<string[]>;
-}
-
-/**
- * Refuses IPv6 networks until dual stack lands (issue 10): silently installing IPv4 rules only
- * would leave IPv6 container traffic un-masqueraded without a word.
- * @internal
- */
-export function refuseIpv6(families: TrafficFamilies): void {
-  if (families.ipv6 !== undefined) {
-    throw new FlannelError(
-      'TRAFFIC_IPV6_UNSUPPORTED',
-      'IPv6 masquerade and forward rules are not implemented yet (dual stack is issue 10): ' +
-        'build the traffic manager with the IPv4 network only',
-    );
-  }
 }

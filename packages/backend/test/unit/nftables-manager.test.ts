@@ -180,11 +180,36 @@ describe('nftables manager', () => {
     expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
   });
 
-  it('refuses an IPv6 network until dual stack is implemented', () => {
+  it('fills the ip6 flannel-ipv6 table for an IPv6 network (upstream HEAD rules, ff00::/8)', async () => {
     const v6 = { network: cidr('fd00:5::/56'), subnet: cidr('fd00:5:0:3::/64') };
-    expect(() => manager({ families: { ...families, ipv6: v6 } })).toThrow(
-      /IPv6 .* not implemented/,
+    const { m, scripts } = manager({ families: { ...families, ipv6: v6 }, ipMasq: true });
+    await m.setup();
+    expect(scripts).toHaveLength(1);
+    expect(scripts[0]).toContain(
+      'add rule ip6 flannel-ipv6 postrtg ip6 saddr fd00:5::/56 ip6 daddr != ff00::/8 masquerade fully-random',
     );
+    expect(scripts[0]).toContain('add rule ip6 flannel-ipv6 forward ip6 daddr fd00:5::/56 accept');
+    await expect(m.ensure()).resolves.toBe(0);
+  });
+
+  it('removes both iptables and ip6tables leftovers of an iptables-mode run', async () => {
+    const payloads: string[] = [];
+    const leftover = (bin: string): IptablesRunner => ({
+      save: (table) =>
+        Promise.resolve(
+          table === 'filter'
+            ? `*filter\n:FLANNEL-FWD - [0:0]\n-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD\nCOMMIT\n`
+            : `*${table}\nCOMMIT\n`,
+        ),
+      restore: (payload) => {
+        payloads.push(`${bin}: ${payload}`);
+        return Promise.resolve();
+      },
+      supportsRandomFully: () => Promise.resolve(true),
+    });
+    const { m } = manager({ iptables: leftover('iptables'), ip6tables: leftover('ip6tables') });
+    await m.setup();
+    expect(payloads.map((p) => p.split(':')[0])).toEqual(['iptables', 'ip6tables']);
   });
 });
 

@@ -65,7 +65,7 @@ describe('setupTraffic', () => {
   it('builds an nftables manager from EnableNFTables and the flags, and sets it up', async () => {
     const fake = fakeManager();
     const cfg = config('--ip-masq', '--ip-masq-fully-random-disable');
-    const rules = await setupTraffic(cfg, input, deps(true, fake.create));
+    const rules = await setupTraffic(cfg, { ipv4: input }, deps(true, fake.create));
     expect(rules?.mode).toBe('nftables');
     expect(fake.calls).toEqual(['setup']);
     expect(fake.built[0]).toMatchObject({
@@ -80,7 +80,7 @@ describe('setupTraffic', () => {
 
   it('uses iptables mode without EnableNFTables', async () => {
     const fake = fakeManager();
-    const rules = await setupTraffic(config(), input, deps(false, fake.create));
+    const rules = await setupTraffic(config(), { ipv4: input }, deps(false, fake.create));
     expect(rules?.mode).toBe('iptables');
     expect(fake.built[0]).toMatchObject({ mode: 'iptables', ipMasq: false, forwardRules: true });
   });
@@ -88,7 +88,9 @@ describe('setupTraffic', () => {
   it('still sets up (cleaning the other mode) but keeps nothing when no rules are wanted', async () => {
     const fake = fakeManager();
     const cfg = config('--iptables-forward-rules=false');
-    await expect(setupTraffic(cfg, input, deps(true, fake.create))).resolves.toBeUndefined();
+    await expect(
+      setupTraffic(cfg, { ipv4: input }, deps(true, fake.create)),
+    ).resolves.toBeUndefined();
     expect(fake.calls).toEqual(['setup']);
   });
 
@@ -97,7 +99,7 @@ describe('setupTraffic', () => {
       ...fakeManager().create(o),
       setup: () => Promise.reject(failure('fatal')),
     });
-    const result = setupTraffic(config(), input, deps(true, create));
+    const result = setupTraffic(config(), { ipv4: input }, deps(true, create));
     await expect(result).rejects.toBeInstanceOf(StartupStepError);
     await expect(result).rejects.toThrow('setting up nftables rules failed: nft failed (fatal)');
   });
@@ -107,7 +109,7 @@ describe('setupTraffic', () => {
     const create = (o: CreateTrafficManagerOptions) =>
       createTrafficManager({ ...o, searchPath: '/nonexistent' });
     const d = deps(true, create);
-    const result = setupTraffic(config(), input, d);
+    const result = setupTraffic(config(), { ipv4: input }, d);
     await expect(result).rejects.toBeInstanceOf(StartupStepError);
     await expect(result).rejects.toThrow(
       "setting up nftables rules failed: nft -f - failed: nft not found: install Debian's " +

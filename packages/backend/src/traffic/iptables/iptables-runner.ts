@@ -16,8 +16,14 @@ export interface IptablesRunner {
   supportsRandomFully(signal?: AbortSignal): Promise<boolean>;
 }
 
-/** Options of {@link createIptablesRunner}: where to run (a test's namespace, a test's PATH). */
-export type IptablesRunnerOptions = CommandPlace;
+/**
+ * Options of {@link createIptablesRunner}: where to run (a test's namespace, a test's PATH), and
+ * the family: 6 runs `ip6tables`, `ip6tables-save` and `ip6tables-restore` (Debian's iptables
+ * package ships them).
+ */
+export interface IptablesRunnerOptions extends CommandPlace {
+  readonly family?: 4 | 6 | undefined;
+}
 
 /**
  * An iptables command failed, or its binary is missing (then `exitCode` is undefined and the
@@ -58,12 +64,14 @@ export class IptablesError extends FlannelError {
 
 /** Builds the {@link IptablesRunner} that executes the real iptables binaries. */
 export function createIptablesRunner(options: IptablesRunnerOptions = {}): IptablesRunner {
+  const place: CommandPlace = { netns: options.netns, searchPath: options.searchPath };
   const run = (command: string[], signal?: AbortSignal, input?: string) =>
-    execute(command, options, signal, input);
+    execute(command, place, signal, input);
+  const bin = options.family === 6 ? 'ip6tables' : 'iptables';
   // The version cannot change while we run; ask once, but retry after a failure.
   let version: Promise<string> | undefined;
   const modern = async (signal?: AbortSignal) => {
-    version ??= run(['iptables', '--version'], signal).catch((err: unknown) => {
+    version ??= run([bin, '--version'], signal).catch((err: unknown) => {
       version = undefined;
       throw err;
     });
@@ -71,11 +79,11 @@ export function createIptablesRunner(options: IptablesRunnerOptions = {}): Iptab
   };
 
   return {
-    save: (table, signal) => run(['iptables-save', '-t', table], signal),
+    save: (table, signal) => run([`${bin}-save`, '-t', table], signal),
     async restore(payload, signal) {
       // --wait (wait for the xtables lock instead of failing) exists from 1.6.2, as upstream checks.
       const wait = (await modern(signal)) ? ['--wait'] : [];
-      await run(['iptables-restore', '--noflush', ...wait], signal, payload);
+      await run([`${bin}-restore`, '--noflush', ...wait], signal, payload);
     },
     supportsRandomFully: (signal) => modern(signal),
   };

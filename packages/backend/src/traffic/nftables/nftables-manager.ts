@@ -1,8 +1,8 @@
 import { FlannelError, systemClock } from '@flannel-ts/core';
+import { IptablesError } from '../iptables/iptables-runner';
 import type { IptablesRunner } from '../iptables/iptables-runner';
 import { removeFlannelIptables } from '../iptables/iptables-removal';
 import { OtherModeCleanup } from '../other-mode-cleanup';
-import { refuseIpv6 } from '../traffic-manager';
 import type { TrafficManager, TrafficOptions } from '../traffic-manager';
 import { diffNftListings, listingLines, parseNftChains, repairCount } from './nft-listing';
 import { NFT_TABLES, nftTables, renderNftReplace, renderRandomFullyProbe } from './nft-rules';
@@ -14,6 +14,8 @@ export interface NftablesManagerOptions extends TrafficOptions {
   readonly nft: NftRunner;
   /** For removing an iptables-mode run's chains. */
   readonly iptables: IptablesRunner;
+  /** For removing an iptables-mode run's IPv6 chains (ip6tables), when given. */
+  readonly ip6tables?: IptablesRunner | undefined;
 }
 
 /**
@@ -24,12 +26,24 @@ export interface NftablesManagerOptions extends TrafficOptions {
  * them with what nft listed right after setup, and re-applies the whole set on any difference.
  */
 export function createNftablesManager(options: NftablesManagerOptions): TrafficManager {
-  refuseIpv6(options.families);
   const { nft, logger } = options;
   const cleanup = new OtherModeCleanup({
     other: 'iptables',
-    remove: (signal) =>
-      removeFlannelIptables(options.iptables, { clock: options.clock ?? systemClock, signal }),
+    // Both families' chains, as upstream's CleanUp does (ip6tables: nothing when not installed).
+    remove: async (signal) => {
+      const clock = options.clock ?? systemClock;
+      const v4 = await removeFlannelIptables(options.iptables, { clock, signal });
+      // Without an IPv6 network, a host whose ip6tables cannot be read has nothing of ours there.
+      const v6 = options.ip6tables
+        ? await removeFlannelIptables(options.ip6tables, { clock, signal }).catch(
+            (err: unknown) => {
+              if (!options.families.ipv6 && err instanceof IptablesError) return [];
+              throw err;
+            },
+          )
+        : [];
+      return [...v4, ...v6.map((line) => `ip6tables ${line}`)];
+    },
     byHand:
       'iptables -t nat -D POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG; ' +
       'iptables -t nat -F FLANNEL-POSTRTG; iptables -t nat -X FLANNEL-POSTRTG; ' +
