@@ -259,3 +259,61 @@ export function meshPairs(hosts: readonly number[]): [number, number][] {
     hosts.filter((to) => to !== from).map((to): [number, number] => [from, to]),
   );
 }
+
+/** An address family of the lab: 4, or 6 (`--ipv6`, `--ipv6-only`). */
+export type Family = 4 | 6;
+
+/**
+ * Every ordered pair of the hosts' containers that does not answer one ping in `family`, as
+ * `c1->c2 (<address>)`; empty when the mesh is full.
+ */
+export async function unansweredPairs(family: Family, hosts: readonly number[]): Promise<string[]> {
+  const missed: string[] = [];
+  for (const [from, to] of meshPairs(hosts)) {
+    const ip = family === 4 ? lab.containerIp(to) : lab.containerIp6(to);
+    if ((await lab.status(`c${from}`, pingOnce(ip))) !== 0) missed.push(`c${from}->c${to} (${ip})`);
+  }
+  return missed;
+}
+
+/** Host's lease: the key (after `/subnets/`) that ends in `keyTail`, and its value as etcd holds it. */
+export async function leaseEndingWith(
+  host: number,
+  keyTail: string,
+): Promise<{ key: string; value: string }> {
+  const prefix = '/coreos.com/network/subnets/';
+  const out = await lab.etcdctl(['get', '--prefix', prefix]);
+  const lines = out.trim().split('\n');
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const key = lines[i]!.slice(prefix.length);
+    if (key.endsWith(keyTail)) return { key, value: lines[i + 1]! };
+  }
+  throw new Error(
+    `no lease key ending in ${keyTail} for h${host} in etcd; the leases there:\n${out}\n` +
+      `(see /run/ftlab/h${host}/flanneld.log)`,
+  );
+}
+
+/** The MAC of `dev` in host's namespace. */
+export async function deviceMac(host: number, dev: string): Promise<string> {
+  return (await lab.exec(`h${host}`, ['cat', `/sys/class/net/${dev}/address`])).trim();
+}
+
+/**
+ * The lease value upstream flanneld writes for lab host `host` on `backend` (vxlan or host-gw),
+ * byte for byte (SPEC 1.3, and what v0.20.2 wrote in this lab): dual stack (`v4`) or IPv6 only
+ * (PublicIP 0.0.0.0, no BackendData). The VTEP MACs are those of the host's devices.
+ */
+export async function upstreamLeaseValue(
+  host: number,
+  backend: string,
+  v4: boolean,
+): Promise<string> {
+  const publicIp = v4 ? `10.99.0.${host}` : '0.0.0.0';
+  const head = `{"PublicIP":"${publicIp}","PublicIPv6":"${lab.hostIp6(host)}","BackendType":"${backend}"`;
+  if (backend !== 'vxlan') return `${head}}`;
+  const v6 = `"BackendV6Data":{"VNI":1,"VtepMAC":"${await deviceMac(host, 'flannel-v6.1')}"}`;
+  if (!v4) return `${head},${v6}}`;
+  const v4data = `"BackendData":{"VNI":1,"VtepMAC":"${await deviceMac(host, 'flannel.1')}"}`;
+  return `${head},${v4data},${v6}}`;
+}
