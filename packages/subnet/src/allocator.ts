@@ -5,6 +5,7 @@ import {
   cidrsOverlap,
   formatCidr,
   formatIp,
+  isIpv6Only,
   isReservation,
   leaseHolder,
   makeCidr,
@@ -40,6 +41,11 @@ export interface AllocationInput {
   readonly leases: readonly StoredLease[];
   /** Whose leases are ours: our `PublicIP`, or on an IPv6-only host our `PublicIPv6` (leaseHolder). */
   readonly publicIp: string;
+  /**
+   * Our `PublicIPv6`, when IPv6 is enabled: an IPv6-only lease (`0.0.0.0-0&…`) carrying it is ours
+   * too, left from before IPv4 was enabled (it no longer fits, so it is deleted).
+   */
+  readonly publicIpv6?: string | null | undefined;
   /** Subnets from the previous subnet file, if it was readable. */
   readonly previous?: SubnetPair | undefined;
   /** Keys that exist but hold no readable lease (a broken value): their subnets are not free. */
@@ -78,6 +84,8 @@ export function fitsConfig(config: NetworkConfig, subnets: SubnetPair): boolean 
 
 function taken(leases: readonly { subnets: SubnetPair }[], family: 4 | 6): Cidr[] {
   return leases.flatMap((l) => {
+    // An IPv6-only key's 0.0.0.0/0 is no IPv4 subnet: it must not block the whole IPv4 range.
+    if (family === 4 && isIpv6Only(l.subnets)) return [];
     const s = family === 4 ? l.subnets.ipv4 : l.subnets.ipv6;
     return s ? [s] : [];
   });
@@ -153,7 +161,12 @@ function exhaustedMessage(range: SubnetRange, total: bigint): string {
  */
 export function decideAllocation(input: AllocationInput): AllocationDecision {
   const { config } = input;
-  const mine = input.leases.filter((l) => leaseHolder(l.attrs) === input.publicIp);
+  const ourV6 = input.publicIpv6;
+  const mine = input.leases.filter(
+    (l) =>
+      leaseHolder(l.attrs) === input.publicIp ||
+      (!!ourV6 && isIpv6Only(l.subnets) && l.attrs.publicIpv6 === ourV6),
+  );
   const ours = chooseOwn(mine, config, input.previous);
   if (ours) return { kind: 'reuse', lease: ours, others: mine.filter((l) => l !== ours) };
   // None fits: a TTL lease of ours is deleted, then we decide again. A reservation is an

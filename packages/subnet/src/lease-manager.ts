@@ -136,6 +136,7 @@ export class LeaseManager {
         config: request.config,
         leases: listing.leases,
         publicIp: leaseHolder(request.attrs),
+        publicIpv6: request.attrs.publicIpv6,
         previous: request.previous,
         occupied: listing.skipped.flatMap((s) => parseSubnetKey(s.key) ?? []),
         random: this.random,

@@ -1,7 +1,8 @@
 // Issue 10 "IPv6-only", black-box: a real flanneld (vxlan, "EnableIPv4": false) in a throwaway
 // namespace with its own etcd: one clear error before anything is created when the interface has
 // no IPv6 address; then the lease key and value as upstream writes them, the subnet file with only
-// the IPv6 variables, no flannel.1, ip6tables rules, and the same subnet after a restart.
+// the IPv6 variables, no flannel.1, ip6tables rules, and the same subnet after a restart; then,
+// switched to dual stack, a dual-stack lease in place of the IPv6-only one.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +16,8 @@ jest.setTimeout(120_000);
 const PREFIX = '/coreos.com/network';
 const CONFIG =
   '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:42::/48","Backend":{"Type":"vxlan"}}';
+const DUAL =
+  '{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:42::/48","Backend":{"Type":"vxlan"}}';
 const V6 = '2001:db8:18::1';
 
 let host: HostNamespace;
@@ -104,5 +107,28 @@ describe('an IPv6-only agent', () => {
     expect(await leases()).toHaveLength(2);
     expect((await leases())[0]).toBe(key);
     expect(second.output()).toMatch(/found lease for current IP, reusing/);
+    expect(await second.stop('SIGTERM')).toBe(0);
+  });
+
+  it('switched to dual stack: replaces its IPv6-only lease with a dual-stack one carrying both families', async () => {
+    await host.etcdctl(['put', `${PREFIX}/config`, DUAL]);
+    const agent = start();
+    await waitFor(() => agent.output().includes('wrote subnet file'), 'the dual-stack agent');
+    expect(await readFile(file(), 'utf8')).toMatch(
+      /^FLANNEL_NETWORK=10\.5\.0\.0\/16\nFLANNEL_SUBNET=10\.5\.\d+\.1\/24\nFLANNEL_IPV6_NETWORK=fd00:42::\/48\nFLANNEL_IPV6_SUBNET=fd00:42:[0-9a-f:]*::1\/64\nFLANNEL_MTU=\d+\nFLANNEL_IPMASQ=false\n$/,
+    );
+    const [key, value] = await leases();
+    expect(key).toMatch(
+      new RegExp(`^${PREFIX}/subnets/10\\.5\\.\\d+\\.0-24&fd00:42:[0-9a-f:]*::-64$`),
+    );
+    expect(value).toMatch(
+      new RegExp(
+        `^\\{"PublicIP":"198\\.18\\.0\\.1","PublicIPv6":"${V6}","BackendType":"vxlan",` +
+          `"BackendData":\\{"VNI":1,"VtepMAC":"[0-9a-f:]{17}"\\},` +
+          `"BackendV6Data":\\{"VNI":1,"VtepMAC":"[0-9a-f:]{17}"\\}\\}$`,
+      ),
+    );
+    expect(await leases()).toHaveLength(2);
+    expect(agent.output()).toMatch(/deleting our lease: it no longer fits the network config/);
   });
 });

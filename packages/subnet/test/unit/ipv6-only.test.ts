@@ -125,6 +125,39 @@ describe('decideAllocation on an IPv6-only network', () => {
   });
 });
 
+describe('decideAllocation after switching from IPv6-only to dual stack', () => {
+  const dual = config({
+    Network: '10.5.0.0/16',
+    EnableIPv6: true,
+    IPv6Network: 'fd00:42::/48',
+    Backend: { Type: 'vxlan' },
+  });
+
+  it('deletes our IPv6-only lease (found by PublicIPv6) instead of reusing it', () => {
+    const old = stored(v6('fd00:42:0:9::/64'), '2001:db8::2');
+    const d = decideAllocation({
+      config: dual,
+      leases: [old],
+      publicIp: '192.0.2.2',
+      publicIpv6: '2001:db8::2',
+      random: () => 0,
+    });
+    expect(d).toEqual({ kind: 'remove-incompatible', lease: old });
+  });
+
+  it('does not let another host’s 0.0.0.0/0 block the IPv4 range', () => {
+    const other = stored(v6('fd00:42::/64'), '2001:db8::1');
+    const d = decideAllocation({
+      config: dual,
+      leases: [other],
+      publicIp: '192.0.2.2',
+      publicIpv6: '2001:db8::2',
+      random: () => 0,
+    });
+    expect(d).toMatchObject({ kind: 'create', source: 'random' });
+  });
+});
+
 describe('LeaseManager on an IPv6-only network', () => {
   const signal = new AbortController().signal;
   const manager = (store: InMemoryLeaseStore) =>
