@@ -157,6 +157,7 @@ export class LeaseManager {
             logger.info('found lease for current IP, reusing', {
               subnet: describeSubnets(r.subnets),
               publicIp: request.attrs.publicIp,
+              publicIpv6: request.attrs.publicIpv6 ?? undefined,
               reservation: isReservation(r),
             });
             return this.hold(r, r !== decision.lease);
@@ -172,7 +173,11 @@ export class LeaseManager {
               decision.source === 'previous'
                 ? 'found previously leased subnet, reusing'
                 : 'allocated lease to current node',
-              { subnet: describeSubnets(r.lease.subnets), publicIp: request.attrs.publicIp },
+              {
+                subnet: describeSubnets(r.lease.subnets),
+                publicIp: request.attrs.publicIp,
+                publicIpv6: request.attrs.publicIpv6 ?? undefined,
+              },
             );
             return this.hold(r.lease, true);
           }
