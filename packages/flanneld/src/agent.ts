@@ -17,7 +17,7 @@ import type { AgentFacts } from './agent-facts';
 import { startDataPlane } from './start-data-plane';
 import { retryStartupStep } from './startup-retry';
 import { Supervisor } from './supervisor';
-import { enableIpForwarding, warnWithoutBrNetfilter } from './sysctl';
+import { enableIpForwarding, warnWithoutBrNetfilter, warnWithoutIpv6Forwarding } from './sysctl';
 import { notifyReady } from './systemd-notify';
 import { setupTraffic } from './traffic';
 
@@ -278,6 +278,7 @@ async function superviseDataPlane(
 ): Promise<void> {
   const { config, logger, store, supervisor, facts } = o;
   await enableIpForwarding(logger);
+  if (network.ipv6) await warnWithoutIpv6Forwarding(logger);
   const sync = new DataPlaneSync({
     store,
     dataPlane,

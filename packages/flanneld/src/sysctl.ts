@@ -20,6 +20,29 @@ export async function enableIpForwarding(logger: Logger): Promise<void> {
   }
 }
 
+const IPV6_FORWARD = '/proc/sys/net/ipv6/conf/all/forwarding';
+
+/**
+ * Warns when IPv6 forwarding is off while the network has IPv6: containers' IPv6 traffic is then
+ * not routed. Not turned on for the operator (unlike IPv4's): with forwarding on, Linux ignores
+ * router advertisements on interfaces with accept_ra=1, so a host that takes its IPv6 default
+ * route by SLAAC would lose it. Upstream does not touch it either.
+ */
+export async function warnWithoutIpv6Forwarding(
+  logger: Logger,
+  path = IPV6_FORWARD,
+): Promise<void> {
+  const value = await readFile(path, 'utf8').then(
+    (t) => t.trim(),
+    () => undefined,
+  );
+  if (value === '1') return;
+  logger.warn(
+    "IPv6 forwarding is off: containers' IPv6 traffic will not be routed; set net.ipv6.conf.all.forwarding=1 (and accept_ra=2 on an uplink configured by router advertisements)",
+    { sysctl: 'net.ipv6.conf.all.forwarding', value: value ?? 'unreadable' },
+  );
+}
+
 /** Options of {@link warnWithoutBrNetfilter}. */
 export interface BrNetfilterCheckOptions {
   /** nftables mode (`"EnableNFTables": true`): no check, as upstream skips it there. */
