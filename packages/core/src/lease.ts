@@ -65,8 +65,23 @@ export function leaseHolder(attrs: Pick<LeaseAttrs, 'publicIp' | 'publicIpv6'>):
     : attrs.publicIp;
 }
 
+/**
+ * Go omits a `json.RawMessage` field with `omitempty` only when it holds no bytes, i.e. when the
+ * field was absent: `""` and `null` are values (two and four bytes) and are written back.
+ */
 function isEmptyBackendData(value: unknown): boolean {
-  return value === undefined || value === null || value === '';
+  return value === undefined;
+}
+
+/**
+ * `JSON.stringify` as Go's encoding/json writes it: `<`, `>`, `&`, U+2028 and U+2029 escaped as
+ * `\u003c`… (Go escapes them for HTML safety; they only ever occur inside strings).
+ */
+function goJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /**
@@ -79,7 +94,7 @@ export function encodeLeaseAttrs(attrs: LeaseAttrs): string {
   if (attrs.backendType) out['BackendType'] = attrs.backendType;
   if (!isEmptyBackendData(attrs.backendData)) out['BackendData'] = attrs.backendData;
   if (!isEmptyBackendData(attrs.backendV6Data)) out['BackendV6Data'] = attrs.backendV6Data;
-  return JSON.stringify(out);
+  return goJson(out);
 }
 
 /**

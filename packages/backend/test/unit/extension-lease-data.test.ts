@@ -83,14 +83,11 @@ describe('extension lease data', () => {
     expect((await backend.register(signal)).backendData).toBe('aa:bb:cc:dd:ee:ff');
   });
 
-  // Known differences, in core's encodeLeaseAttrs (packages/core/src/lease.ts), not here: it
-  // treats '' as absent, and JSON.stringify does not escape what Go escapes for HTML. Marked
-  // failing so that fixing core turns them into plain tests.
-  it.failing('writes "BackendData":"" for an empty output, as upstream does', async () => {
+  it('writes "BackendData":"" for an empty output, as upstream does', async () => {
     expect(leaseValue(await registeredWith('\n'))).toBe(`${PREFIX},"BackendData":""}`);
   });
 
-  it.failing('escapes <, > and & as \\u003c, \\u003e and \\u0026, as Go does', async () => {
+  it('escapes <, > and & as \\u003c, \\u003e and \\u0026, as Go does', async () => {
     expect(leaseValue(await registeredWith('<a & b>'))).toBe(
       `${PREFIX},"BackendData":"\\u003ca \\u0026 b\\u003e"}`,
     );

@@ -59,10 +59,22 @@ describe('encodeLeaseAttrs', () => {
     expect(encodeLeaseAttrs(attrs)).toBe(bytes);
   });
 
-  it('omits an empty BackendType and empty backend data, but never PublicIPv6', () => {
-    const attrs = { publicIp: '1.2.3.4', publicIpv6: null, backendType: '', backendData: '' };
-    expect(encodeLeaseAttrs({ ...attrs, backendV6Data: null })).toBe(
-      '{"PublicIP":"1.2.3.4","PublicIPv6":null}',
+  it('omits an empty BackendType and absent backend data, but never PublicIPv6', () => {
+    const attrs = { publicIp: '1.2.3.4', publicIpv6: null, backendType: '' };
+    expect(encodeLeaseAttrs(attrs)).toBe('{"PublicIP":"1.2.3.4","PublicIPv6":null}');
+  });
+
+  it('writes backend data of "" or null, as Go writes a json.RawMessage holding them', () => {
+    const attrs = { publicIp: '1.2.3.4', publicIpv6: null, backendType: 'extension' };
+    expect(encodeLeaseAttrs({ ...attrs, backendData: '', backendV6Data: null })).toBe(
+      '{"PublicIP":"1.2.3.4","PublicIPv6":null,"BackendType":"extension","BackendData":"","BackendV6Data":null}',
+    );
+  });
+
+  it('escapes <, >, &, U+2028 and U+2029 as Go does', () => {
+    const attrs = { publicIp: '1.2.3.4', publicIpv6: null, backendType: 'extension' };
+    expect(encodeLeaseAttrs({ ...attrs, backendData: 'a<b>&c\u2028\u2029' })).toBe(
+      '{"PublicIP":"1.2.3.4","PublicIPv6":null,"BackendType":"extension","BackendData":"a\\u003cb\\u003e\\u0026c\\u2028\\u2029"}',
     );
   });
 });
