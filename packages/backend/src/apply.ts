@@ -5,6 +5,8 @@ import type { KernelMonitor } from './kernel/kernel-monitor';
 import type { IpRunner } from './ip-runner';
 import { BLACKHOLE_METRIC } from './kernel-state';
 import type { DataPlaneOp } from './plan';
+import type { WgPeerOp, WgPeerRunner } from './kernel/wg-peer-runner';
+import { wgPeerLine } from './kernel/wg-peer-runner';
 
 /** The two iproute2 binaries the data plane is programmed with. */
 export interface DataPlaneRunners {
@@ -12,11 +14,20 @@ export interface DataPlaneRunners {
   readonly bridge: IpRunner;
   /** Kernel events, for repairs within milliseconds; without it only full passes repair. */
   readonly monitor?: KernelMonitor | undefined;
+  /** WireGuard peers (`wg set`, `wg show dump`): the wireguard backend's runners only. */
+  readonly wg?: WgPeerRunner | undefined;
 }
 
+/** True for an op on a WireGuard peer (applied by `wg`, not iproute2). @internal */
+export const isWgPeerOp = (o: DataPlaneOp): o is WgPeerOp =>
+  o.op === 'replace-wgpeer' || o.op === 'delete-wgpeer';
+
 /** The batch line for one op (`ip -batch` or `bridge -batch` syntax). @internal */
-export function opLine(o: DataPlaneOp): { tool: 'ip' | 'bridge'; line: string } {
+export function opLine(o: DataPlaneOp): { tool: 'ip' | 'bridge' | 'wg'; line: string } {
   switch (o.op) {
+    case 'replace-wgpeer':
+    case 'delete-wgpeer':
+      return { tool: 'wg', line: wgPeerLine(o) };
     case 'replace-route':
     case 'delete-route': {
       const e = o.entry;
@@ -77,6 +88,7 @@ export function lanesOf(ops: readonly DataPlaneOp[]): Lane[] {
   const splitRoutes = ipCount > BULK_BATCH_LINES;
   for (const o of ops) {
     const { tool, line } = opLine(o);
+    if (tool === 'wg') continue;
     const lane = tool === 'bridge' ? bridge : splitRoutes && o.op.endsWith('route') ? routes : ip;
     lane.ops.push(o);
     lane.lines.push(line);
@@ -98,10 +110,12 @@ export async function applyDataPlane(
   signal?: AbortSignal,
 ): Promise<OpFailure[]> {
   const lanes = lanesOf(ops);
-  const results = await Promise.allSettled(
-    lanes.map((l) => runners[l.tool].batch(l.lines, signal)),
-  );
-  const failures: OpFailure[] = [];
+  const wgOps = ops.filter(isWgPeerOp);
+  const [wgFailures, results] = await Promise.all([
+    applyWgPeers(wgOps, runners, signal),
+    Promise.allSettled(lanes.map((l) => runners[l.tool].batch(l.lines, signal))),
+  ]);
+  const failures: OpFailure[] = [...wgFailures];
   results.forEach((r, i) => {
     if (r.status === 'fulfilled') return;
     const lane = lanes[i]!;
@@ -122,4 +136,15 @@ export async function applyDataPlane(
     }
   });
   return failures;
+}
+
+/** The WireGuard peer ops of a pass, through `runners.wg` (refused when there is none). */
+async function applyWgPeers(
+  ops: readonly WgPeerOp[],
+  runners: DataPlaneRunners,
+  signal?: AbortSignal,
+): Promise<OpFailure[]> {
+  if (ops.length === 0) return [];
+  if (!runners.wg) return ops.map((op) => ({ op, message: 'no wg runner for WireGuard peers' }));
+  return runners.wg.apply(ops, signal);
 }

@@ -75,6 +75,11 @@ export interface BackendContext {
    * no longer ours, our blackhole route for it is removed at start.
    */
   readonly previousSubnet?: Cidr | undefined;
+  /**
+   * The wireguard backend's private key file: env `WIREGUARD_KEY_FILE`, as upstream reads it
+   * (default `/run/flannel/wgkey`).
+   */
+  readonly wireguardKeyFile?: string | undefined;
 }
 
 /** What a backend publishes in this host's lease (SPEC 1.3). */

@@ -124,3 +124,16 @@ export { joinFamilies, peerSide } from './peer-entries';
 export type { PeerSide } from './peer-entries';
 export { fdbKey } from './kernel-state';
 export { DEFAULT_ROUTE_METRIC } from './read-state';
+export {
+  createWireguardBackend,
+  WG_DEVICE,
+  WG_DEVICE_V6,
+  wireguardBackendFactory,
+} from './wireguard/wireguard-backend';
+export type { WireguardBackendDeps } from './wireguard/wireguard-backend';
+export { parseWireguardOptions, WIREGUARD_OPTION_NAMES } from './wireguard/wireguard-options';
+export type { WireguardMode, WireguardOptions } from './wireguard/wireguard-options';
+export { DEFAULT_WIREGUARD_KEY_FILE, loadOrCreateKey } from './wireguard/wg-key-file';
+export { createWgTools, WgCommandError } from './kernel/wg-tools';
+export type { WgTools, WgToolsOptions } from './kernel/wg-tools';
+export type { WgPeerEntry } from './kernel-state';

@@ -45,6 +45,26 @@ export interface BlackholeEntry {
 }
 
 /**
+ * A WireGuard peer on one of our devices (`wg set <dev> peer <publicKey> …`), as `wg show <dev>
+ * dump` prints it back. `allowedIps` is the comma-joined sorted list; `keepalive` 0 means off;
+ * `psk` is a fingerprint of the preshared key ('' for none), never the key itself, so an entry can
+ * be logged and compared without the secret.
+ */
+export interface WgPeerEntry {
+  readonly dev: string;
+  readonly publicKey: string;
+  readonly endpoint: string;
+  readonly allowedIps: string;
+  readonly keepalive: number;
+  readonly psk: string;
+}
+
+/** The key of a WireGuard peer: `flannel-wg <publicKey>` (the same key may sit on two devices). */
+export function wgPeerKey(e: { readonly dev: string; readonly publicKey: string }): string {
+  return `${e.dev} ${e.publicKey}`;
+}
+
+/**
  * Owned entries by key, one table per kind for both address families (the keys never collide
  * across families): routes by dst (`10.5.3.0/24`, `fd00:5:0:3::/64`), neighbours by IP, FDB
  * entries by device and MAC ({@link fdbKey}: `flannel.1` and `flannel-v6.1` each have their own
@@ -56,6 +76,8 @@ export interface DataPlaneState {
   readonly neighbours: ReadonlyMap<string, NeighbourEntry>;
   readonly fdb: ReadonlyMap<string, FdbEntry>;
   readonly blackholes: ReadonlyMap<string, BlackholeEntry>;
+  /** WireGuard peers by {@link wgPeerKey} (wireguard backend only; absent means none). */
+  readonly wgPeers?: ReadonlyMap<string, WgPeerEntry> | undefined;
 }
 
 /** Builds a state from entry lists (later duplicates win). */
@@ -64,12 +86,14 @@ export function makeState(
   neighbours: readonly NeighbourEntry[] = [],
   fdb: readonly FdbEntry[] = [],
   blackholes: readonly BlackholeEntry[] = [],
+  wgPeers: readonly WgPeerEntry[] = [],
 ): DataPlaneState {
   return {
     routes: new Map(routes.map((r) => [r.dst, r])),
     neighbours: new Map(neighbours.map((n) => [n.ip, n])),
     fdb: new Map(fdb.map((f) => [fdbKey(f), f])),
     blackholes: new Map(blackholes.map((b) => [b.dst, b])),
+    wgPeers: new Map(wgPeers.map((w) => [wgPeerKey(w), w])),
   };
 }
 
@@ -83,5 +107,7 @@ export const EMPTY_STATE: DataPlaneState = makeState();
 
 /** Total number of entries. */
 export function stateSize(s: DataPlaneState): number {
-  return s.routes.size + s.neighbours.size + s.fdb.size + s.blackholes.size;
+  return (
+    s.routes.size + s.neighbours.size + s.fdb.size + s.blackholes.size + (s.wgPeers?.size ?? 0)
+  );
 }

@@ -1,6 +1,12 @@
 import type { Cidr, IpFamily, Lease } from '@flannel-ts/core';
 import { formatSubnetKey } from '@flannel-ts/core';
-import type { DataPlaneState, FdbEntry, NeighbourEntry, RouteEntry } from './kernel-state';
+import type {
+  DataPlaneState,
+  FdbEntry,
+  NeighbourEntry,
+  RouteEntry,
+  WgPeerEntry,
+} from './kernel-state';
 import { makeState } from './kernel-state';
 import { describePeer } from './peers';
 
@@ -10,6 +16,8 @@ export type PeerEntries =
       readonly routes: readonly RouteEntry[];
       readonly neighbours?: readonly NeighbourEntry[];
       readonly fdb?: readonly FdbEntry[];
+      /** WireGuard peers (the wireguard backend). */
+      readonly wgPeers?: readonly WgPeerEntry[];
       /**
        * What of the peer is left out, and why, when the rest is programmed: a dual-stack host
        * programs a peer's IPv4 entries even when its lease has no usable IPv6 side.
@@ -67,6 +75,7 @@ export function joinFamilies(parts: readonly (readonly [IpFamily, PeerEntries])[
   const routes: RouteEntry[] = [];
   const neighbours: NeighbourEntry[] = [];
   const fdb: FdbEntry[] = [];
+  const wgPeers: WgPeerEntry[] = [];
   let kept = 0;
   for (const [family, e] of parts) {
     if ('skip' in e) {
@@ -77,12 +86,13 @@ export function joinFamilies(parts: readonly (readonly [IpFamily, PeerEntries])[
     routes.push(...e.routes);
     neighbours.push(...(e.neighbours ?? []));
     fdb.push(...(e.fdb ?? []));
+    wgPeers.push(...(e.wgPeers ?? []));
     if (e.partial !== undefined) left.push(e.partial);
   }
   if (kept === 0) return { skip: left.join('; ') };
-  return left.length > 0
-    ? { routes, neighbours, fdb, partial: left.join('; ') }
-    : { routes, neighbours, fdb };
+  const joined =
+    wgPeers.length > 0 ? { routes, neighbours, fdb, wgPeers } : { routes, neighbours, fdb };
+  return left.length > 0 ? { ...joined, partial: left.join('; ') } : joined;
 }
 
 /** The key peers are tracked by between syncs: the lease key (`10.5.3.0-24`). */
@@ -98,6 +108,7 @@ export function mergePeerEntries(
   const routes: RouteEntry[] = [];
   const neighbours: NeighbourEntry[] = [];
   const fdb: FdbEntry[] = [];
+  const wgPeers: WgPeerEntry[] = [];
   const skipped: { peer: string; reason: string }[] = [];
   for (const p of peers) {
     const e = entriesFor(p);
@@ -108,6 +119,7 @@ export function mergePeerEntries(
     routes.push(...e.routes);
     neighbours.push(...(e.neighbours ?? []));
     fdb.push(...(e.fdb ?? []));
+    wgPeers.push(...(e.wgPeers ?? []));
   }
-  return { state: makeState(routes, neighbours, fdb), skipped };
+  return { state: makeState(routes, neighbours, fdb, [], wgPeers), skipped };
 }

@@ -4,6 +4,7 @@ import type {
   FdbEntry,
   NeighbourEntry,
   RouteEntry,
+  WgPeerEntry,
 } from './kernel-state';
 
 /** One change to the kernel. */
@@ -15,7 +16,11 @@ export type DataPlaneOp =
   | { readonly op: 'replace-fdb'; readonly entry: FdbEntry }
   | { readonly op: 'delete-fdb'; readonly entry: FdbEntry }
   | { readonly op: 'replace-blackhole'; readonly entry: BlackholeEntry }
-  | { readonly op: 'delete-blackhole'; readonly entry: BlackholeEntry };
+  | { readonly op: 'delete-blackhole'; readonly entry: BlackholeEntry }
+  | { readonly op: 'replace-wgpeer'; readonly entry: WgPeerEntry }
+  | { readonly op: 'delete-wgpeer'; readonly entry: WgPeerEntry };
+
+const NO_WG_PEERS: ReadonlyMap<string, WgPeerEntry> = new Map();
 
 /**
  * True when two entries of one kind are the same, field by field. Allocates nothing: it runs for
@@ -52,13 +57,18 @@ export function planDataPlane(desired: DataPlaneState, actual: DataPlaneState): 
   const neigh = diff(desired.neighbours, actual.neighbours);
   const routes = diff(desired.routes, actual.routes);
   const blackholes = diff(desired.blackholes, actual.blackholes);
+  // WireGuard peers (the wireguard backend's only other kind) go in before the routes that lead
+  // to them and leave after.
+  const wg = diff(desired.wgPeers ?? NO_WG_PEERS, actual.wgPeers ?? NO_WG_PEERS);
   return [
     ...blackholes.replace.map((entry) => ({ op: 'replace-blackhole' as const, entry })),
     ...fdb.replace.map((entry) => ({ op: 'replace-fdb' as const, entry })),
     ...neigh.replace.map((entry) => ({ op: 'replace-neighbour' as const, entry })),
+    ...wg.replace.map((entry) => ({ op: 'replace-wgpeer' as const, entry })),
     ...routes.replace.map((entry) => ({ op: 'replace-route' as const, entry })),
     ...routes.remove.map((entry) => ({ op: 'delete-route' as const, entry })),
     ...neigh.remove.map((entry) => ({ op: 'delete-neighbour' as const, entry })),
+    ...wg.remove.map((entry) => ({ op: 'delete-wgpeer' as const, entry })),
     ...fdb.remove.map((entry) => ({ op: 'delete-fdb' as const, entry })),
     ...blackholes.remove.map((entry) => ({ op: 'delete-blackhole' as const, entry })),
   ];

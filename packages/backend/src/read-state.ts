@@ -134,6 +134,8 @@ export interface OwnedScope {
    * agent in the same namespace has its own subnet, so agents never touch each other's.
    */
   readonly blackholes?: readonly string[] | undefined;
+  /** The WireGuard devices whose peers are all ours (`flannel-wg`, `flannel-wg-v6`). */
+  readonly wgDevices?: readonly string[] | undefined;
 }
 
 /** `ip` arguments for one family's routes (`-6` for IPv6; IPv4's are iproute2's default). */
@@ -157,7 +159,8 @@ export async function readDataPlaneState(
   const families = [...new Set(scope.networks.map((n) => n.family))];
   const ownedFamilies = [...new Set(owned.map((d): IpFamily => (d.includes(':') ? 6 : 4)))];
   const routeReads = scope.routeDevices.flatMap((dev) => families.map((f) => ({ dev, f })));
-  const [routeOut, neigh, fdb, blackhole] = await Promise.all([
+  const wgDevices = scope.wgDevices ?? [];
+  const [routeOut, neigh, fdb, blackhole, wgPeers] = await Promise.all([
     Promise.all(
       routeReads.map(({ dev, f }) =>
         runners.ip.run([...familyArgs(f), 'route', 'show', 'dev', dev], signal),
@@ -170,6 +173,7 @@ export async function readDataPlaneState(
         runners.ip.run([...familyArgs(f), 'route', 'show', 'type', 'blackhole'], signal),
       ),
     ),
+    wgDevices.length > 0 && runners.wg ? runners.wg.read(wgDevices, signal) : Promise.resolve([]),
   ]);
   const routes = routeOut.flatMap(({ stdout }, i) =>
     parseOwnedRoutes(stdout, routeReads[i]!.dev, scope.networks),
@@ -179,6 +183,7 @@ export async function readDataPlaneState(
     neigh.flatMap(({ stdout }, i) => parseNeighbours(stdout, vxs[i]!)),
     fdb.flatMap(({ stdout }, i) => parseFdb(stdout, vxs[i]!)),
     blackhole.flatMap(({ stdout }) => parseOwnedBlackholes(stdout, owned)),
+    wgPeers,
   );
 }
 

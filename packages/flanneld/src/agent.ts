@@ -170,6 +170,7 @@ async function startUp(o: StartUp): Promise<void> {
     runners,
     blackholeRoute: config.ipBlackholeRoute,
     previousSubnet: prev?.subnet,
+    wireguardKeyFile: env.WIREGUARD_KEY_FILE,
   });
   facts.backend = backend;
   const data = await step(`setting up the ${backend.type} backend`, (s) => backend.register(s));

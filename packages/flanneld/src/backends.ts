@@ -2,6 +2,7 @@ import type { Logger } from '@flannel-ts/core';
 import type { BackendFactory } from '@flannel-ts/backend';
 import { createAllocBackend, createHostGwBackend, createVxlanBackend } from '@flannel-ts/backend';
 import { COMMAND_NAMES, createExtensionBackend } from '@flannel-ts/backend';
+import { createWireguardBackend, WIREGUARD_OPTION_NAMES } from '@flannel-ts/backend';
 import type { ConfigIssue, NetworkConfig } from '@flannel-ts/subnet';
 
 /** A backend this agent runs: its factory and the `Backend` options it understands. */
@@ -20,6 +21,7 @@ export const BACKENDS: Readonly<Record<string, BackendEntry>> = {
   },
   'host-gw': { create: createHostGwBackend, options: [] },
   extension: { create: createExtensionBackend, options: COMMAND_NAMES },
+  wireguard: { create: createWireguardBackend, options: WIREGUARD_OPTION_NAMES },
 };
 
 /** Upstream's backend options that this agent does not use, by backend: name → why. */

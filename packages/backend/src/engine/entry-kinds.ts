@@ -4,18 +4,19 @@ import type {
   FdbEntry,
   NeighbourEntry,
   RouteEntry,
+  WgPeerEntry,
 } from '../kernel-state';
-import { fdbKey, makeState } from '../kernel-state';
+import { fdbKey, makeState, wgPeerKey } from '../kernel-state';
 import type { DataPlaneOp } from '../plan';
 
 /** The kinds of kernel entry a backend owns. */
-export type EntryKind = 'routes' | 'neighbours' | 'fdb' | 'blackholes';
+export type EntryKind = 'routes' | 'neighbours' | 'fdb' | 'blackholes' | 'wgPeers';
 /** One entry of any kind. @internal */
-export type Entry = RouteEntry | NeighbourEntry | FdbEntry | BlackholeEntry;
+export type Entry = RouteEntry | NeighbourEntry | FdbEntry | BlackholeEntry | WgPeerEntry;
 /** One value per kind. @internal */
 export type Tables<T> = Record<EntryKind, T>;
 /** @internal */
-export const KINDS: readonly EntryKind[] = ['routes', 'neighbours', 'fdb', 'blackholes'];
+export const KINDS: readonly EntryKind[] = ['routes', 'neighbours', 'fdb', 'blackholes', 'wgPeers'];
 
 /** One fresh value per kind. @internal */
 export const tables = <T>(make: () => T): Tables<T> => ({
@@ -23,12 +24,14 @@ export const tables = <T>(make: () => T): Tables<T> => ({
   neighbours: make(),
   fdb: make(),
   blackholes: make(),
+  wgPeers: make(),
 });
 
 /** The key an entry is held under (as in {@link DataPlaneState}). @internal */
 export function keyOf(kind: EntryKind, e: Entry): string {
   if (kind === 'neighbours') return (e as NeighbourEntry).ip;
   if (kind === 'fdb') return fdbKey(e as FdbEntry);
+  if (kind === 'wgPeers') return wgPeerKey(e as WgPeerEntry);
   return (e as RouteEntry | BlackholeEntry).dst;
 }
 
@@ -37,6 +40,7 @@ const KIND_OF_OP: Record<string, EntryKind> = {
   neighbour: 'neighbours',
   fdb: 'fdb',
   blackhole: 'blackholes',
+  wgpeer: 'wgPeers',
 };
 
 /** The kind of entry an op changes (`replace-route` → routes). @internal */
@@ -51,5 +55,6 @@ export function stateOf(lists: Tables<Entry[]>): DataPlaneState {
     lists.neighbours as NeighbourEntry[],
     lists.fdb as FdbEntry[],
     lists.blackholes as BlackholeEntry[],
+    lists.wgPeers as WgPeerEntry[],
   );
 }

@@ -102,6 +102,7 @@ export class KernelTable {
       const list: [EntryKind, Entry][] = [
         ...(wants.fdb ?? []).map((e) => ['fdb', e] as [EntryKind, Entry]),
         ...(wants.neighbours ?? []).map((e) => ['neighbours', e] as [EntryKind, Entry]),
+        ...(wants.wgPeers ?? []).map((e) => ['wgPeers', e] as [EntryKind, Entry]),
         ...wants.routes.map((e) => ['routes', e] as [EntryKind, Entry]),
       ];
       this.peers.set(key, list);
@@ -259,7 +260,11 @@ export class KernelTable {
       for (const k of this.failed[kind].keys()) this.dirty[kind].add(k);
     }
     if (readKernel) {
-      const actual: Tables<ReadonlyMap<string, Entry>> = await this.options.readKernel(signal);
+      const read = await this.options.readKernel(signal);
+      const actual: Tables<ReadonlyMap<string, Entry>> = {
+        ...read,
+        wgPeers: read.wgPeers ?? new Map<string, Entry>(),
+      };
       for (const kind of KINDS) this.fold(kind, actual[kind]);
     }
     return this.apply(signal);

@@ -152,6 +152,9 @@ export class FakeKernel {
         return !!blackholes.set(op.entry.dst, op.entry);
       case 'delete-blackhole':
         return blackholes.delete(op.entry.dst);
+      case 'replace-wgpeer':
+      case 'delete-wgpeer':
+        return false; // this vxlan kernel holds no WireGuard peers
     }
   }
 

@@ -1,0 +1,158 @@
+/**
+ * Two "hosts" for the wireguard integration tests: network namespaces `ftwg-<pid>-h1`/`-h2` joined
+ * by a veth underlay (192.0.2.1 and 192.0.2.2), each with a mount namespace of its own whose
+ * /run/wireguard is a private tmpfs (wireguard-go's control sockets would collide otherwise), and
+ * the `wg`/`wireguard-go` tools run inside both. `destroy()` kills every wireguard-go in our
+ * namespaces by pid, deletes the namespaces and unmounts; it is safe to call after any failure.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createIproute2Runner, createWgTools } from '@flannel-ts/backend';
+import type { DataPlaneRunners, WgTools } from '@flannel-ts/backend';
+
+export interface WgHost {
+  readonly ns: string;
+  readonly address: string;
+  readonly underlay: string;
+  readonly keyFile: string;
+  readonly runners: DataPlaneRunners;
+  readonly tools: WgTools;
+  /** Runs a command inside the host's namespaces (`wg show …`, `ping …`). */
+  exec(...args: string[]): string;
+}
+
+const run = (cmd: string, ...args: string[]): string =>
+  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const quiet = (cmd: string, ...args: string[]): void => {
+  try {
+    run(cmd, ...args);
+  } catch {
+    // cleanup: already gone
+  }
+};
+
+/** The pids of wireguard-go processes whose network namespace is `ns`. */
+export function wireguardGoPids(ns: string): number[] {
+  const path = `/run/netns/${ns}`;
+  if (!existsSync(path)) return [];
+  const ino = statSync(path).ino;
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/ns/net`) !== `net:[${ino}]`) continue;
+      const comm = readlinkSync(`/proc/${d}/exe`);
+      if (comm.endsWith('/wireguard-go')) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+export class WgLab {
+  readonly tag = `ftwg-${process.pid}`;
+  readonly mntDir = `/run/${this.tag}`;
+  readonly tmp = mkdtempSync(join(tmpdir(), `${this.tag}-`));
+  readonly hosts: WgHost[] = [];
+  private madeRunWireguard = false;
+
+  /** Builds both hosts (throws after leaving whatever it made for destroy()). */
+  setup(): void {
+    if (!existsSync('/run/wireguard')) {
+      mkdirSync('/run/wireguard');
+      this.madeRunWireguard = true;
+    }
+    mkdirSync(this.mntDir);
+    run('mount', '--bind', this.mntDir, this.mntDir);
+    run('mount', '--make-private', this.mntDir);
+    const names = [`${this.tag}-h1`, `${this.tag}-h2`];
+    for (const ns of names) run('ip', 'netns', 'add', ns);
+    run(
+      'ip',
+      'link',
+      'add',
+      'u1',
+      'netns',
+      names[0]!,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'u2',
+      'netns',
+      names[1]!,
+    );
+    names.forEach((ns, i) => {
+      const n = i + 1;
+      const mnt = join(this.mntDir, `h${n}`);
+      writeFileSync(mnt, '');
+      run(
+        'unshare',
+        `--mount=${mnt}`,
+        '--propagation',
+        'private',
+        'mount',
+        '-t',
+        'tmpfs',
+        'tmpfs',
+        '/run/wireguard',
+      );
+      run('ip', '-n', ns, 'addr', 'add', `192.0.2.${n}/24`, 'dev', `u${n}`);
+      run('ip', '-n', ns, 'link', 'set', `u${n}`, 'up');
+      run('ip', '-n', ns, 'link', 'set', 'lo', 'up');
+      const prefix = ['nsenter', `--net=/run/netns/${ns}`, `--mount=${mnt}`, '--'];
+      this.hosts.push({
+        ns,
+        address: `192.0.2.${n}`,
+        underlay: `u${n}`,
+        keyFile: join(this.tmp, `h${n}`, 'wgkey'),
+        runners: {
+          ip: createIproute2Runner({ netns: ns }),
+          bridge: createIproute2Runner({ netns: ns, binary: 'bridge' }),
+        },
+        tools: createWgTools({ prefix }),
+        exec: (...args: string[]) => run(prefix[0]!, ...prefix.slice(1), ...args),
+      });
+    });
+  }
+
+  /** Everything setup() made, gone; returns the wireguard-go pids it had to kill. */
+  destroy(): number[] {
+    const killed: number[] = [];
+    for (const h of this.hosts) {
+      h.runners.ip.close();
+      h.runners.bridge.close();
+    }
+    for (const n of [1, 2]) {
+      const ns = `${this.tag}-h${n}`;
+      for (const pid of wireguardGoPids(ns)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+          killed.push(pid);
+        } catch {
+          // gone
+        }
+      }
+      quiet('ip', 'netns', 'del', ns);
+      const mnt = join(this.mntDir, `h${n}`);
+      quiet('umount', mnt);
+    }
+    quiet('umount', this.mntDir);
+    rmSync(this.mntDir, { recursive: true, force: true });
+    rmSync(this.tmp, { recursive: true, force: true });
+    if (this.madeRunWireguard) quiet('rmdir', '/run/wireguard');
+    return killed;
+  }
+}
