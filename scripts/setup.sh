@@ -26,6 +26,12 @@ have node || need+=(nodejs npm)
 # and a static busybox to build the containers' image from (the dynamic one would lack its libc).
 have dockerd || need+=(docker.io)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
+# The wireguard backend, its tests and the lab: `wg` (wireguard-tools) configures the devices, and
+# wireguard-go makes them on hosts without the kernel module (this project's machines);
+# tcpdump is the lab's underlay capture (--backend wireguard).
+have wg || need+=(wireguard-tools)
+have wireguard-go || need+=(wireguard-go)
+have tcpdump || need+=(tcpdump)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
