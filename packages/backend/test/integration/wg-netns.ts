@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createIproute2Runner, createWgTools } from '@flannel-ts/backend';
+import { createIproute2Monitor, createIproute2Runner, createWgTools } from '@flannel-ts/backend';
 import type { DataPlaneRunners, WgTools } from '@flannel-ts/backend';
 
 export interface WgHost {
@@ -42,11 +42,16 @@ const quiet = (cmd: string, ...args: string[]): void => {
   }
 };
 
-/** The pids of wireguard-go processes whose network namespace is `ns`. */
-export function wireguardGoPids(ns: string): number[] {
+/** The inode of a named network namespace (what /proc/<pid>/ns/net names), if it exists. */
+export function netnsInode(ns: string): number | undefined {
   const path = `/run/netns/${ns}`;
-  if (!existsSync(path)) return [];
-  const ino = statSync(path).ino;
+  return existsSync(path) ? statSync(path).ino : undefined;
+}
+
+/** The pids of wireguard-go processes in the network namespace `ns` (a name, or its inode). */
+export function wireguardGoPids(ns: string | number): number[] {
+  const ino = typeof ns === 'number' ? ns : netnsInode(ns);
+  if (ino === undefined) return [];
   const pids: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -121,6 +126,7 @@ export class WgLab {
         runners: {
           ip: createIproute2Runner({ netns: ns }),
           bridge: createIproute2Runner({ netns: ns, binary: 'bridge' }),
+          monitor: createIproute2Monitor({ netns: ns }),
         },
         tools: createWgTools({ prefix }),
         exec: (...args: string[]) => run(prefix[0]!, ...prefix.slice(1), ...args),

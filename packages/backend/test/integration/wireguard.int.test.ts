@@ -1,9 +1,10 @@
 import { readFileSync, statSync } from 'node:fs';
 import { encodeLeaseAttrs, formatSubnetKey, noopLogger, parseCidr } from '@flannel-ts/core';
 import type { Lease } from '@flannel-ts/core';
+import { waitUntil } from '@flannel-ts/core/testing';
 import { wireguardBackendFactory } from '@flannel-ts/backend';
 import type { DataPlane } from '@flannel-ts/backend';
-import { WgLab, wireguardGoPids } from './wg-netns';
+import { netnsInode, WgLab, wireguardGoPids } from './wg-netns';
 
 // Two hosts in namespaces this test creates (ftwg-<pid>-h1/-h2), each running the wireguard
 // backend with wireguard-go (this kernel has no wireguard module) and the real `wg`.
@@ -118,6 +119,26 @@ describe('wireguard backend between two hosts (wireguard-go)', () => {
     expect(ping(1, 2)).toMatch(/2 received/);
   }, 30_000);
 
+  it('with the kernel monitor: a route deleted by hand, and then the device, come back at once', async () => {
+    const h = lab.hosts[0]!;
+    let dirty = false;
+    const watching = planes[0]!.watch(() => (dirty = true), abort.signal);
+    await new Promise((r) => setTimeout(r, 300)); // the monitor is listening
+    h.exec('ip', 'route', 'del', '10.5.2.0/24', 'dev', 'flannel-wg');
+    await waitUntil(() => dirty, 'the monitor reports the deleted route');
+    dirty = false;
+    await planes[0]!.apply(abort.signal);
+    expect(h.exec('ip', 'route', 'show', 'dev', 'flannel-wg')).toContain(
+      '10.5.2.0/24 via 10.5.2.0',
+    );
+    h.exec('ip', 'link', 'del', 'flannel-wg');
+    await waitUntil(() => dirty, 'the monitor reports the deleted device');
+    await planes[0]!.apply(abort.signal);
+    expect(dump(1)).toContain(publicKeys[1]!);
+    expect(ping(1, 2)).toMatch(/2 received/);
+    void watching.catch(() => undefined);
+  }, 30_000);
+
   it('keeps the key across a restart (same file, same public key)', async () => {
     const h = lab.hosts[0]!;
     const file = readFileSync(h.keyFile, 'utf8');
@@ -127,9 +148,10 @@ describe('wireguard backend between two hosts (wireguard-go)', () => {
   }, 30_000);
 
   it('leaves no wireguard-go behind once the namespaces are gone', () => {
-    const namespaces = lab.hosts.map((h) => h.ns);
-    expect(namespaces.flatMap((ns) => wireguardGoPids(ns)).length).toBeGreaterThan(0);
+    // By inode: the namespaces' names are gone after destroy(), a process in them would not be.
+    const inodes = lab.hosts.map((h) => netnsInode(h.ns)!);
+    expect(inodes.flatMap((ino) => wireguardGoPids(ino))).toHaveLength(2);
     lab.destroy();
-    expect(namespaces.flatMap((ns) => wireguardGoPids(ns))).toEqual([]);
+    expect(inodes.flatMap((ino) => wireguardGoPids(ino))).toEqual([]);
   });
 });
