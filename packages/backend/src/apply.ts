@@ -110,12 +110,12 @@ export async function applyDataPlane(
   signal?: AbortSignal,
 ): Promise<OpFailure[]> {
   const lanes = lanesOf(ops);
-  const wgOps = ops.filter(isWgPeerOp);
-  const [wgFailures, results] = await Promise.all([
-    applyWgPeers(wgOps, runners, signal),
-    Promise.allSettled(lanes.map((l) => runners[l.tool].batch(l.lines, signal))),
-  ]);
-  const failures: OpFailure[] = [...wgFailures];
+  // WireGuard peers first: a route to a peer never exists before the peer does (a packet sent
+  // in between would start a handshake the peer is not ready for, retried only 5 s later).
+  const failures: OpFailure[] = await applyWgPeers(ops.filter(isWgPeerOp), runners, signal);
+  const results = await Promise.allSettled(
+    lanes.map((l) => runners[l.tool].batch(l.lines, signal)),
+  );
   results.forEach((r, i) => {
     if (r.status === 'fulfilled') return;
     const lane = lanes[i]!;

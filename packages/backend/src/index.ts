@@ -137,3 +137,6 @@ export { DEFAULT_WIREGUARD_KEY_FILE, loadOrCreateKey } from './wireguard/wg-key-
 export { createWgTools, WgCommandError } from './kernel/wg-tools';
 export type { WgTools, WgToolsOptions } from './kernel/wg-tools';
 export type { WgPeerEntry } from './kernel-state';
+export { wireguardTopologyOf } from './wireguard/wireguard-backend';
+export { wireguardPeerEntries } from './wireguard/wireguard-desired';
+export type { WgDeviceTopology, WireguardTopology } from './wireguard/wireguard-desired';

@@ -17,8 +17,9 @@ import {
 } from './wireguard-device';
 import type { WgDeviceAddress, WgDeviceSpec } from './wireguard-device';
 import { wireguardPeerEntries } from './wireguard-desired';
-import type { WgDeviceTopology } from './wireguard-desired';
+import type { WgDeviceTopology, WireguardTopology } from './wireguard-desired';
 import { WIREGUARD_OVERHEAD, parseWireguardOptions } from './wireguard-options';
+import type { WireguardOptions } from './wireguard-options';
 
 /** Upstream's device names. */
 export const WG_DEVICE = 'flannel-wg';
@@ -43,11 +44,43 @@ const leaseData = (publicKey: string, port: number): { PublicKey: string; Port: 
  * route removed by hand comes back (a peer on the next full pass: nothing reports `wg` changes)
  * and a deleted device is rebuilt with its key and every peer. The private key lives in the key
  * file across restarts. Devices come from the kernel module where it exists, else wireguard-go.
- * At shutdown the devices are left up (and wireguard-go running), as vxlan's devices are: the
- * next start deletes and re-creates them, as upstream does at start.
+ * At shutdown the devices are left up (and wireguard-go running), as vxlan's devices are, and
+ * the next start keeps a device that has our key (upstream deletes its devices at shutdown and
+ * re-creates them at start).
  */
 export function wireguardBackendFactory(deps: WireguardBackendDeps = {}): BackendFactory {
   return (ctx): Backend => createBackend(ctx, deps.tools ?? createWgTools());
+}
+
+/** The devices of a mode for the families we run (`separate`: one per family; else `flannel-wg`). */
+export function wireguardDevices(
+  opts: WireguardOptions,
+  families: readonly IpFamily[],
+): WgDeviceTopology[] {
+  return opts.mode === 'separate'
+    ? families.map((f) => ({
+        name: f === 4 ? WG_DEVICE : WG_DEVICE_V6,
+        port: f === 4 ? opts.listenPort : opts.listenPortV6,
+        families: [f],
+      }))
+    : [{ name: WG_DEVICE, port: opts.listenPort, families }];
+}
+
+/**
+ * What `flanneld status` needs to judge a peer as the agent would: the topology for the `Backend`
+ * options and the families of the network config (throws on invalid options).
+ */
+export function wireguardTopologyOf(
+  options: Readonly<Record<string, unknown>>,
+  families: readonly IpFamily[],
+): WireguardTopology {
+  const opts = parseWireguardOptions(options);
+  return {
+    mode: opts.mode,
+    devices: wireguardDevices(opts, families),
+    keepaliveSeconds: opts.persistentKeepaliveSeconds,
+    psk: pskFingerprint(opts.psk),
+  };
 }
 
 /** {@link wireguardBackendFactory} with the installed `wg` and `wireguard-go`. */
@@ -60,16 +93,11 @@ function createBackend(ctx: BackendContext, tools: WgTools): Backend {
   const families: IpFamily[] = [];
   if (iface.ipv4 || !iface.ipv6) families.push(4);
   if (iface.ipv6) families.push(6);
-  const devices: WgDeviceTopology[] =
-    opts.mode === 'separate'
-      ? families.map((f) => ({
-          name: f === 4 ? WG_DEVICE : WG_DEVICE_V6,
-          port: f === 4 ? opts.listenPort : opts.listenPortV6,
-          families: [f],
-        }))
-      : [{ name: WG_DEVICE, port: opts.listenPort, families }];
+  const devices = wireguardDevices(opts, families);
   const maker = new WgDeviceMaker(runners.ip, tools, logger);
   let key: WgKeyPair | undefined;
+  /** Every device was created by register() (none kept): the first pass need not read them. */
+  let allCreated = true;
   const specOf = (d: WgDeviceTopology, k: WgKeyPair): WgDeviceSpec => ({
     name: d.name,
     listenPort: d.port,
@@ -82,10 +110,26 @@ function createBackend(ctx: BackendContext, tools: WgTools): Backend {
     mtu,
     async register(signal) {
       key = await loadOrCreateKey(ctx.wireguardKeyFile ?? DEFAULT_WIREGUARD_KEY_FILE, logger);
+      allCreated = true;
       for (const d of devices) {
-        await deleteWgDevice(runners.ip, d.name, signal);
-        await maker.create(specOf(d, key), signal);
-        logger.info('WireGuard device ready', {
+        const spec = specOf(d, key);
+        // A device an earlier run left with our key is kept, with its sessions: peers' traffic
+        // goes on across a restart (upstream deletes and re-creates it, and a peer whose session
+        // the new device does not know is cut off until it next starts a handshake). Anything
+        // else of that name is replaced.
+        const link = await readLink(runners.ip, d.name, signal);
+        const had = link && (await readWgInterface(tools, d.name, signal));
+        const kept = !!had && had.privateKey === key.privateKey;
+        if (kept) {
+          maker.adopt(link?.kind === 'wireguard' ? 'kernel' : 'userspace');
+          await maker.configure(spec, signal);
+          await runners.ip.batch([`link set dev ${d.name} mtu ${mtu} up`], signal);
+          allCreated = false;
+        } else {
+          await deleteWgDevice(runners.ip, d.name, signal);
+          await maker.create(spec, signal);
+        }
+        logger.info(kept ? 'WireGuard device kept from an earlier run' : 'WireGuard device ready', {
           device: d.name,
           listenPort: d.port,
           mtu,
@@ -171,7 +215,7 @@ function createBackend(ctx: BackendContext, tools: WgTools): Backend {
           }),
         logger,
         devices: managed,
-        fresh: true,
+        fresh: allCreated,
         blackhole: blackholeOf(ctx, own, onlyNetworks(networksRun)),
       });
     },

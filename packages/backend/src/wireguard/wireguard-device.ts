@@ -84,6 +84,14 @@ export class WgDeviceMaker {
     );
   }
 
+  /** Takes the implementation of a device kept from an earlier run. */
+  adopt(impl: WgImplementation): void {
+    this.choose(
+      impl,
+      impl === 'userspace' ? 'a wireguard-go device is kept from an earlier run' : undefined,
+    );
+  }
+
   private choose(impl: WgImplementation, why?: string): void {
     if (this.implementation === impl) return;
     this.implementation = impl;

@@ -65,8 +65,10 @@ describe('wireguard backend between two hosts (wireguard-go)', () => {
   it('starts: address, MTU 1420, the network route, and each other as a peer', async () => {
     for (const n of [1, 2]) {
       const backend = backendFor(n);
-      // register() again is what a restart does: delete and re-create the device.
+      // register() again is what a restart does: the device (same key) is kept, wireguard-go too.
+      const pids = wireguardGoPids(lab.hosts[n - 1]!.ns);
       await backend.register(abort.signal);
+      expect(wireguardGoPids(lab.hosts[n - 1]!.ns)).toEqual(pids);
       const dp = await backend.start(leases[n - 1]!, { ipv4: network }, abort.signal);
       planes[n - 1] = dp!;
       const other = leases[2 - n]!;
@@ -139,12 +141,31 @@ describe('wireguard backend between two hosts (wireguard-go)', () => {
     void watching.catch(() => undefined);
   }, 30_000);
 
-  it('keeps the key across a restart (same file, same public key)', async () => {
+  it('keeps the key across a restart (same file, same public key) and the traffic flowing', async () => {
     const h = lab.hosts[0]!;
     const file = readFileSync(h.keyFile, 'utf8');
-    const data = await backendFor(1).register(abort.signal);
+    const pids = wireguardGoPids(h.ns);
+    const backend = backendFor(1);
+    const data = await backend.register(abort.signal);
     expect((data.backendData as { PublicKey: string }).PublicKey).toBe(publicKeys[0]);
     expect(readFileSync(h.keyFile, 'utf8')).toBe(file);
+    // The device and its sessions are kept: the peer's traffic goes on at once.
+    expect(wireguardGoPids(h.ns)).toEqual(pids);
+    const dp = await backend.start(leases[0]!, { ipv4: network }, abort.signal);
+    dp!.update([[formatSubnetKey(leases[1]!.subnets), leases[1]!]]);
+    await dp!.resync(abort.signal);
+    expect(ping(2, 1)).toMatch(/2 received/);
+  }, 30_000);
+
+  it('replaces a device of that name that has another key', async () => {
+    const h = lab.hosts[0]!;
+    h.exec('wg', 'set', 'flannel-wg', 'private-key', '/dev/stdin'); // stdin is empty: key cleared
+    const pids = wireguardGoPids(h.ns);
+    await backendFor(1).register(abort.signal);
+    expect(h.exec('wg', 'show', 'flannel-wg', 'public-key').trim()).toBe(publicKeys[0]);
+    const after = wireguardGoPids(h.ns);
+    expect(after).toHaveLength(1);
+    expect(after).not.toEqual(pids);
   }, 30_000);
 
   it('leaves no wireguard-go behind once the namespaces are gone', () => {

@@ -1,6 +1,7 @@
 import { formatCidr, jsonField, sameSubnets } from '@flannel-ts/core';
 import type { Lease } from '@flannel-ts/core';
 import { hostGwPeerEntries, vxlanPeerEntries } from '@flannel-ts/backend';
+import { wireguardPeerEntries, wireguardTopologyOf } from '@flannel-ts/backend';
 import type { PeerEntries, RouteEntry } from '@flannel-ts/backend';
 import { validatePeerLease } from '@flannel-ts/subnet';
 import type { LeaseRejection, NetworkConfig, SkippedKey, StoredLease } from '@flannel-ts/subnet';
@@ -50,6 +51,18 @@ function entriesFor(lease: Lease, network: NetworkConfig, iface: InterfaceChoice
     }
     case 'host-gw':
       return hostGwPeerEntries(lease, iface.name, connected);
+    case 'wireguard': {
+      // Judged by its routes (the WireGuard peer itself needs `wg`, inside the agent's namespaces).
+      const families = [
+        ...(network.ipv4 ? [4 as const] : []),
+        ...(network.ipv6 ? [6 as const] : []),
+      ];
+      try {
+        return wireguardPeerEntries(lease, wireguardTopologyOf(network.backend.options, families));
+      } catch (err) {
+        return { skip: err instanceof Error ? err.message : String(err) };
+      }
+    }
     default:
       return { skip: `backend ${JSON.stringify(network.backend.type)} is not one this agent runs` };
   }
