@@ -52,11 +52,9 @@ function entriesFor(lease: Lease, network: NetworkConfig, iface: InterfaceChoice
     case 'host-gw':
       return hostGwPeerEntries(lease, iface.name, connected);
     case 'wireguard': {
-      // Judged by its routes (the WireGuard peer itself needs `wg`, inside the agent's namespaces).
-      const families = [
-        ...(network.ipv4 ? [4 as const] : []),
-        ...(network.ipv6 ? [6 as const] : []),
-      ];
+      // Judged by its routes, like vxlan's by IPv4's alone (the routes read here are IPv4's; the
+      // WireGuard peer itself needs `wg`, inside the agent's namespaces).
+      const families = network.ipv4 ? [4 as const] : [6 as const];
       try {
         return wireguardPeerEntries(lease, wireguardTopologyOf(network.backend.options, families));
       } catch (err) {
