@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Backoff, FlannelError, dispositionOf, errorMessage } from '@flannel-ts/core';
 import type { Clock, Disposition, Logger } from '@flannel-ts/core';
 import type { TaskStatus } from './status/status-model';
@@ -71,7 +72,11 @@ export class Supervisor {
   private readonly ctl = new AbortController();
   private fatal: FatalTaskError | undefined;
 
-  constructor(private readonly options: SupervisorOptions) {}
+  constructor(private readonly options: SupervisorOptions) {
+    // Every task, and what each starts, listens on this one signal: a dozen listeners is the
+    // design, not a leak (Node warns from 11 on).
+    setMaxListeners(0, this.ctl.signal);
+  }
 
   /** Tasks and their state, for `/status` and readiness. */
   tasks(): readonly TaskStatus[] {
