@@ -1,8 +1,8 @@
-import { errorMessage, formatCidr, isReservation, sameSubnets } from '@flannel-ts/core';
+import { cidrEquals, errorMessage, formatCidr, isReservation, sameSubnets } from '@flannel-ts/core';
 import type { Cidr } from '@flannel-ts/core';
 import type { IpRunner } from '@flannel-ts/backend';
 import { parseEnvLines, parseSubnetEnv } from '@flannel-ts/docker';
-import type { LeaseStore, StoredLease } from '@flannel-ts/subnet';
+import type { LeaseStore, NetworkConfig, StoredLease } from '@flannel-ts/subnet';
 import type { Config } from '../config';
 import { readEtcd } from './status-etcd';
 import type { EtcdRead } from './status-etcd';
@@ -41,10 +41,19 @@ export function findOwnLease(
   leases: readonly StoredLease[],
   publicIp: string | undefined,
   fileSubnet: Cidr | undefined,
+  ipv6: { readonly publicIp?: string | undefined; readonly fileSubnet?: Cidr | undefined } = {},
 ): StoredLease | undefined {
   const ofFile = (l: StoredLease): boolean =>
-    fileSubnet !== undefined && sameSubnets(l.subnets, { ipv4: fileSubnet });
-  const byIp = leases.filter((l) => publicIp !== undefined && l.attrs.publicIp === publicIp);
+    (fileSubnet !== undefined && sameSubnets(l.subnets, { ipv4: fileSubnet })) ||
+    (ipv6.fileSubnet !== undefined &&
+      l.subnets.ipv6 !== undefined &&
+      cidrEquals(l.subnets.ipv6, ipv6.fileSubnet));
+  // IPv6-only leases all carry PublicIP 0.0.0.0 (as upstream writes them): match those by IPv6.
+  const byIp = leases.filter(
+    (l) =>
+      (publicIp !== undefined && l.attrs.publicIp === publicIp && publicIp !== '0.0.0.0') ||
+      (ipv6.publicIp !== undefined && l.attrs.publicIpv6 === ipv6.publicIp),
+  );
   return byIp.find(ofFile) ?? byIp[0] ?? leases.find(ofFile);
 }
 
@@ -61,8 +70,12 @@ export function assembleDirectStatus(
   const fileVars = text === undefined ? undefined : parseEnvLines(text).vars;
   const publicIp = config.publicIp ?? kernel.iface?.ipv4?.publicIp;
   const network = etcd.reachable ? etcd.network : undefined;
+  const publicIpv6 = config.publicIpv6 ?? kernel.iface?.ipv6?.publicIp;
   const own = etcd.reachable
-    ? findOwnLease(etcd.listing.leases, publicIp, file?.subnet)
+    ? findOwnLease(etcd.listing.leases, publicIp, file?.subnet, {
+        publicIp: publicIpv6,
+        fileSubnet: file?.ipv6Subnet,
+      })
     : undefined;
   if (etcd.reachable && etcd.configProblem) notes.push(etcd.configProblem);
   if (etcd.reachable && !own) {
@@ -85,9 +98,9 @@ export function assembleDirectStatus(
       ? {
           backend: {
             type: network.backend.type,
-            ...(network.backend.type === 'vxlan' ? { device: vxlanDevice(network).device } : {}),
+            ...(network.backend.type === 'vxlan' ? { device: vxlanDevices(network) } : {}),
             ...(Number.isInteger(mtu) && mtu > 0 ? { mtu } : {}),
-            ...(own?.attrs.backendData === undefined ? {} : { data: own.attrs.backendData }),
+            ...ownData(own, network),
           },
         }
       : {}),
@@ -104,6 +117,20 @@ export function assembleDirectStatus(
     },
     ...(notes.length > 0 ? { notes } : {}),
   };
+}
+
+/** `flannel.1`, `flannel-v6.1` or both (`flannel.1 flannel-v6.1`), as the network uses them. */
+function vxlanDevices(network: NetworkConfig): string {
+  const { vni } = vxlanDevice(network);
+  return [network.ipv4 ? `flannel.${vni}` : '', network.ipv6 ? `flannel-v6.${vni}` : '']
+    .filter(Boolean)
+    .join(' ');
+}
+
+/** Our lease's backend data: BackendData, or BackendV6Data for an IPv6-only network. */
+function ownData(own: StoredLease | undefined, network: NetworkConfig): { data?: unknown } {
+  const data = network.ipv4 ? own?.attrs.backendData : own?.attrs.backendV6Data;
+  return data === undefined ? {} : { data };
 }
 
 function leaseStatus(own: StoredLease): LeaseStatus {
@@ -129,11 +156,13 @@ export async function collectDirectStatus(
 ): Promise<AgentStatus> {
   const problems: string[] = [];
   const { store } = sources;
-  const [etcd, kernel, subnetFileText] = await Promise.all([
-    'error' in store
-      ? Promise.resolve<EtcdRead>({ reachable: false, error: store.error })
-      : readEtcd(store, { signal }),
-    readKernel(config, sources.ip, signal),
+  // etcd first: the network config says which families the interface and routes are read for.
+  const etcd: EtcdRead =
+    'error' in store ? { reachable: false, error: store.error } : await readEtcd(store, { signal });
+  const network = etcd.reachable ? etcd.network : undefined;
+  const stack = network ? { ipv4: !!network.ipv4, ipv6: !!network.ipv6 } : undefined;
+  const [kernel, subnetFileText] = await Promise.all([
+    readKernel(config, sources.ip, signal, stack),
     sources.readFile(config.subnetFile).then(
       (text) => {
         if (text === undefined) problems.push(`no subnet file at ${config.subnetFile}`);

@@ -1,6 +1,6 @@
 import { formatCidr, jsonField, sameSubnets } from '@flannel-ts/core';
 import type { Lease } from '@flannel-ts/core';
-import { hostGwPeerEntries, vxlanPeerEntries } from '@flannel-ts/backend';
+import { hostGwPeerEntries, joinFamilies, vxlanPeerEntries } from '@flannel-ts/backend';
 import { wireguardPeerEntries, wireguardTopologyOf } from '@flannel-ts/backend';
 import type { PeerEntries, RouteEntry } from '@flannel-ts/backend';
 import { validatePeerLease } from '@flannel-ts/subnet';
@@ -41,16 +41,38 @@ export function vxlanDevice(network: NetworkConfig): { vni: number; device: stri
  * functions, so "skipped" means what it means in the agent (another VNI, not on-link…).
  */
 function entriesFor(lease: Lease, network: NetworkConfig, iface: InterfaceChoice): PeerEntries {
-  const connected = iface.ipv4?.connected ?? [];
+  // Each family the network uses, as the backends join them (a peer may be programmed in one).
+  const families = [
+    network.ipv4 ? (4 as const) : undefined,
+    network.ipv6 ? (6 as const) : undefined,
+  ].filter((f) => f !== undefined);
+  const connected = (f: 4 | 6) => (f === 4 ? iface.ipv4 : iface.ipv6)?.connected ?? [];
   switch (network.backend.type) {
     case 'vxlan': {
-      const { vni, device } = vxlanDevice(network);
+      const { vni } = vxlanDevice(network);
       const directRouting = jsonField(network.backend.options, 'DirectRouting') === true;
-      const topo = { device, externalDevice: iface.name, connected, directRouting, vni };
-      return vxlanPeerEntries(lease, topo);
+      return joinFamilies(
+        families.map((family) => {
+          const device = family === 4 ? `flannel.${vni}` : `flannel-v6.${vni}`;
+          const topo = {
+            device,
+            externalDevice: iface.name,
+            family,
+            connected: connected(family),
+            directRouting,
+            vni,
+          };
+          return [family, vxlanPeerEntries(lease, topo)] as const;
+        }),
+      );
     }
     case 'host-gw':
-      return hostGwPeerEntries(lease, iface.name, connected);
+      return joinFamilies(
+        families.map(
+          (family) =>
+            [family, hostGwPeerEntries(lease, iface.name, connected(family), family)] as const,
+        ),
+      );
     case 'wireguard': {
       // Judged by its routes, like vxlan's by IPv4's alone (the routes read here are IPv4's; the
       // WireGuard peer itself needs `wg`, inside the agent's namespaces).
@@ -67,9 +89,11 @@ function entriesFor(lease: Lease, network: NetworkConfig, iface: InterfaceChoice
 }
 
 function hasRoute(routes: readonly IpRoute[], want: RouteEntry): boolean {
-  // ip prints a host route's dst without its /32.
+  // ip prints a host route's dst without its /32 (/128).
   const dst = (r: IpRoute): string | undefined =>
-    r.dst === undefined || r.dst.includes('/') ? r.dst : `${r.dst}/32`;
+    r.dst === undefined || r.dst.includes('/')
+      ? r.dst
+      : `${r.dst}/${r.dst.includes(':') ? 128 : 32}`;
   return routes.some(
     (r) => dst(r) === want.dst && r.gateway === want.gateway && r.dev === want.dev,
   );

@@ -2,10 +2,11 @@ import { parseCidr } from '@flannel-ts/core';
 import type { Cidr, LeaseAttrs, SubnetPair } from '@flannel-ts/core';
 import { FakeIpRunner } from '@flannel-ts/backend/testing';
 import { StoreUnavailableError } from '@flannel-ts/subnet';
+import type { StoredLease } from '@flannel-ts/subnet';
 import { InMemoryLeaseStore } from '@flannel-ts/subnet/testing';
 import { parseConfig } from '../../src/config';
 import type { Config } from '../../src/config';
-import { collectDirectStatus } from '../../src/status/status-direct';
+import { collectDirectStatus, findOwnLease } from '../../src/status/status-direct';
 import { readEtcd } from '../../src/status/status-etcd';
 import type { DirectSources } from '../../src/status/status-direct';
 import type { TrafficRulesReader } from '../../src/status/status-traffic';
@@ -352,5 +353,35 @@ describe('readEtcd', () => {
       reachable: false,
       error: 'no answer from in-memory store within 50 ms',
     });
+  });
+});
+
+describe('findOwnLease', () => {
+  const stored = (key: string, attrs: LeaseAttrs): StoredLease => {
+    const [v4, v6] = key.split('&');
+    return {
+      subnets: {
+        ipv4: parseCidr(v4 ?? '') as Cidr,
+        ...(v6 ? { ipv6: parseCidr(v6) } : {}),
+      },
+      attrs,
+      ttlLeaseId: '7',
+      modRevision: '1',
+    };
+  };
+  const v6only = (publicIpv6: string): LeaseAttrs => ({ publicIp: '0.0.0.0', publicIpv6 });
+  const leases = [
+    stored('0.0.0.0/0&fd10:5:0:1::/64', v6only('fd99::1')),
+    stored('0.0.0.0/0&fd10:5:0:2::/64', v6only('fd99::2')),
+  ];
+
+  it('finds an IPv6-only lease by PublicIPv6, never by the PublicIP 0.0.0.0 all of them carry', () => {
+    expect(findOwnLease(leases, '0.0.0.0', undefined, { publicIp: 'fd99::2' })).toBe(leases[1]);
+    expect(findOwnLease(leases, '0.0.0.0', undefined, {})).toBeUndefined();
+  });
+
+  it('falls back to the subnet file’s IPv6 subnet', () => {
+    const fileSubnet = parseCidr('fd10:5:0:1::/64') as Cidr;
+    expect(findOwnLease(leases, undefined, undefined, { fileSubnet })).toBe(leases[0]);
   });
 });
