@@ -72,7 +72,11 @@ describe('upstream’s examples, with fake ip and bridge', () => {
   it('host-gw: a route per peer added, and deleted when the peer leaves', async () => {
     const backend = backendOf(adapted(HOST_GW_EXAMPLE));
     await backend.register(signal);
-    const dp = (await backend.start(leaseOf('10.50.1.0/24', '192.0.2.1'), { ipv4: network }, signal))!;
+    const dp = (await backend.start(
+      leaseOf('10.50.1.0/24', '192.0.2.1'),
+      { ipv4: network },
+      signal,
+    ))!;
     dp.update([['10.50.2.0-24', leaseOf('10.50.2.0/24', '192.0.2.2')]]);
     await dp.apply(signal);
     dp.update([['10.50.2.0-24', undefined]]);
@@ -92,7 +96,11 @@ describe('upstream’s examples, with fake ip and bridge', () => {
     expect(dataA).toEqual({ backendType: 'extension', backendData: '6e:c3:90:34:97:c7' });
 
     await hostB.register(signal);
-    const dp = (await hostB.start(leaseOf('10.50.34.0/24', '192.0.2.1'), { ipv4: network }, signal))!;
+    const dp = (await hostB.start(
+      leaseOf('10.50.34.0/24', '192.0.2.1'),
+      { ipv4: network },
+      signal,
+    ))!;
     dp.update([['10.50.2.0-24', leaseOf('10.50.2.0/24', '192.0.2.2', dataA.backendData)]]);
     await dp.apply(signal);
     const link = [

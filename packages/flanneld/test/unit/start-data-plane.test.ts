@@ -46,13 +46,17 @@ describe('startDataPlane', () => {
 
   it('registers again before each retry, so the retry decides from the device as it is now', async () => {
     const { backend, calls } = fakeBackend(2);
-    await expect(startDataPlane(backend, own, { ipv4: network }, advertised, options())).resolves.toEqual({});
+    await expect(
+      startDataPlane(backend, own, { ipv4: network }, advertised, options()),
+    ).resolves.toEqual({});
     expect(calls).toEqual(['start', 'register', 'start', 'register', 'start']);
   });
 
   it('exits when what the lease advertises changed meanwhile, saying to restart', async () => {
     const { backend } = fakeBackend(1, ['bb']);
-    await expect(startDataPlane(backend, own, { ipv4: network }, advertised, options())).rejects.toThrow(
+    await expect(
+      startDataPlane(backend, own, { ipv4: network }, advertised, options()),
+    ).rejects.toThrow(
       /starting the data plane failed: the vxlan device changed .*"VtepMAC":"bb".*restart flanneld/,
     );
   });
