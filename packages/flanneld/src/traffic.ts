@@ -1,23 +1,18 @@
 import { dispositionOf } from '@flannel-ts/core';
-import type { Cidr, Clock, Logger } from '@flannel-ts/core';
+import type { Clock, Logger } from '@flannel-ts/core';
 import { createTrafficManager } from '@flannel-ts/backend';
-import type { CreateTrafficManagerOptions, TrafficManager, TrafficMode } from '@flannel-ts/backend';
+import type {
+  CreateTrafficManagerOptions,
+  TrafficFamilies,
+  TrafficManager,
+  TrafficMode,
+} from '@flannel-ts/backend';
 import type { Config } from './config';
 import { FailureStreak } from './failure-streak';
 import { retryStartupStep } from './startup-retry';
 
-/** What one family's traffic rules are built from. */
-export interface TrafficInput {
-  readonly network: Cidr;
-  readonly subnet: Cidr;
-  readonly previous?: { readonly network?: Cidr; readonly subnet?: Cidr } | undefined;
-}
-
-/** The families to install rules for: IPv4, IPv6 or both. */
-export interface TrafficInputs {
-  readonly ipv4?: TrafficInput | undefined;
-  readonly ipv6?: TrafficInput | undefined;
-}
+/** The families to install rules for (IPv4, IPv6 or both): the traffic seam's own input. */
+export type TrafficInputs = TrafficFamilies;
 
 /** What {@link setupTraffic} needs besides the config. */
 export interface TrafficDeps {

@@ -1,5 +1,6 @@
 import { formatCidr, formatSubnetKey } from '@flannel-ts/core';
 import type { Lease } from '@flannel-ts/core';
+import { parseEnvLines } from '@flannel-ts/docker';
 import type { AgentFacts } from '../agent-facts';
 import { FLANNELD_VERSION } from '../cli';
 import { readiness } from '../readiness';
@@ -63,7 +64,9 @@ export async function agentStatus(f: AgentFacts): Promise<AgentStatus> {
     },
     subnetFile: {
       path: f.config.subnetFile,
-      ...(f.subnetEnv === undefined ? {} : { values: parseEnv(f.subnetEnv) }),
+      ...(f.subnetEnv === undefined
+        ? {}
+        : { values: Object.fromEntries(parseEnvLines(f.subnetEnv).vars) }),
     },
   };
 }
@@ -112,14 +115,4 @@ function peerStatuses(f: AgentFacts): PeerStatus[] {
     out.push({ subnet: subnet.replace('-', '/'), publicIp: '', state: 'rejected', reason });
   }
   return out.sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', { numeric: true }));
-}
-
-/** `KEY=value` lines of the subnet file as a record. */
-function parseEnv(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return out;
 }
