@@ -85,9 +85,11 @@ export interface PeerStatus {
   /**
    * `programmed`: its kernel entries are in place; `pending`: known, not yet applied (or failing);
    * `skipped`: left out on purpose (`reason` says why: another VNI, not on-link for host-gw…);
-   * `rejected`: its lease failed validation (`reason` names the field and rule).
+   * `rejected`: its lease failed validation (`reason` names the field and rule);
+   * `unknown`: valid, but what programs it cannot be read back (read directly, the extension
+   * backend's commands leave nothing this tool knows how to look for; the agent knows).
    */
-  readonly state: 'programmed' | 'pending' | 'skipped' | 'rejected';
+  readonly state: 'programmed' | 'pending' | 'skipped' | 'rejected' | 'unknown';
   readonly reason?: string;
 }
 

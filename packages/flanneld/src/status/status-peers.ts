@@ -23,6 +23,9 @@ export interface PeerInput {
 }
 
 const ALLOC_SKIP = 'the alloc backend programs no data path';
+const EXTENSION_UNKNOWN =
+  "only the agent knows whether the extension backend's SubnetAddCommand succeeded for it " +
+  '(ask the agent: without --healthz-port=0)';
 
 /** `field rule: detail`, the words the agent's rejection warnings use. */
 export function describeRejection(r: LeaseRejection): string {
@@ -112,6 +115,8 @@ function judge(lease: StoredLease, input: PeerInput): Pick<PeerStatus, 'state' |
     });
     if (rejection) return { state: 'rejected', reason: describeRejection(rejection) };
   }
+  // Validated like every peer, but an extension command's work cannot be read back.
+  if (network.backend.type === 'extension') return { state: 'unknown', reason: EXTENSION_UNKNOWN };
   if (!iface) return { state: 'pending', reason: 'the external interface is unknown' };
   const entries = entriesFor(lease, network, iface);
   if ('skip' in entries) return { state: 'skipped', reason: entries.skip };
@@ -126,8 +131,8 @@ function judge(lease: StoredLease, input: PeerInput): Pick<PeerStatus, 'state' |
  * Every other host's lease and what this host does with it, judged purely from what was read: a
  * lease failing the agent's validation is `rejected`, one its backend leaves out is `skipped`,
  * one whose route is in the kernel (vxlan: via the subnet address on `flannel.<VNI>`; host-gw:
- * via its public IP) is `programmed`, anything else `pending` with what is missing. Unreadable
- * keys are `rejected` too. Sorted by subnet.
+ * via its public IP) is `programmed`, an extension peer `unknown`, anything else `pending` with
+ * what is missing. Unreadable keys are `rejected` too. Sorted by subnet.
  */
 export function classifyPeers(input: PeerInput): PeerStatus[] {
   const peers = input.leases

@@ -31,17 +31,19 @@ export function describeExpiry(lease: LeaseStatus, nowMs: number): string {
 
 /** How many peers are in each state, and how many are expected to be programmed. */
 function peerCounts(peers: readonly PeerStatus[]): Record<PeerStatus['state'], number> {
-  const counts = { programmed: 0, pending: 0, skipped: 0, rejected: 0 };
+  const counts = { programmed: 0, pending: 0, skipped: 0, rejected: 0, unknown: 0 };
   for (const p of peers) counts[p.state]++;
   return counts;
 }
 
 function describePeers(peers: readonly PeerStatus[]): string {
   const c = peerCounts(peers);
-  const valid = c.programmed + c.pending;
+  // Unknown peers are valid ones whose programming cannot be read back: expected, like pending.
+  const valid = c.programmed + c.pending + c.unknown;
   const extra = [
     c.skipped ? `${c.skipped} skipped` : '',
     c.rejected ? `${c.rejected} rejected` : '',
+    c.unknown ? `${c.unknown} unknown` : '',
   ]
     .filter(Boolean)
     .join(', ');

@@ -226,6 +226,30 @@ describe('collectDirectStatus (flanneld status without an agent)', () => {
     expect(statusVerdict(status, Date.now()).ok).toBe(true);
   });
 
+  it('lists extension peers as unknown (their commands cannot be read back), validated, and OK', async () => {
+    const ext = new InMemoryLeaseStore();
+    ext.setConfig(
+      '{"Network":"10.5.0.0/16","Backend":{"Type":"extension","SubnetAddCommand":"true"}}',
+    );
+    const extension = (publicIp: string): LeaseAttrs => ({
+      publicIp,
+      publicIpv6: null,
+      backendType: 'extension',
+    });
+    ext.put(subnets('10.5.1.0/24'), extension('10.99.0.1'));
+    ext.put(subnets('10.5.2.0/24'), extension('10.99.0.2'));
+    ext.put(subnets('10.5.3.0/24'), hostGw('10.99.0.3'));
+    const status = await collectDirectStatus(config(), sources(ext, kernel([])), 'v0.1.0');
+    expect(status.peers.map((p) => [p.subnet, p.state])).toEqual([
+      ['10.5.2.0/24', 'unknown'],
+      ['10.5.3.0/24', 'rejected'],
+    ]);
+    expect(status.peers[0]?.reason).toMatch(/only the agent knows.*SubnetAddCommand/);
+    const verdict = statusVerdict(status, Date.now());
+    expect(verdict.ok).toBe(true);
+    expect(verdict.line).toContain('peers 0/1 programmed (1 rejected, 1 unknown)');
+  });
+
   it('takes --public-ip as this host’s public IP', async () => {
     store.put(subnets('10.5.9.0/24'), vxlan('203.0.113.9', 'aa:aa:aa:aa:aa:09'));
     const ip = kernel([]);
