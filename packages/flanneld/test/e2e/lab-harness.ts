@@ -24,7 +24,9 @@ export const lab = {
    * flanneld runs with `--ip-masq`. With `ipv6: 'dual'` (`--ipv6`) the lab is dual stack (IPv6
    * network fd10:5::/56, host i's eth0 also fd99::<i>, containers on both subnets); with
    * `ipv6: 'only'` (`--ipv6-only`) the config says `"EnableIPv4": false` and the containers have
-   * IPv6 addresses only. Rejects with the lab's last lines (its checks) when `up` fails.
+   * IPv6 addresses only. With `extensionExample` (and backend `extension`) the network config is
+   * that example of upstream's extension documentation, verbatim (`--extension-example`).
+   * Rejects with the lab's last lines (its checks) when `up` fails.
    */
   async up(
     backend: string,
@@ -33,12 +35,14 @@ export const lab = {
       readonly docker?: boolean;
       readonly nftables?: boolean;
       readonly ipv6?: 'dual' | 'only';
+      readonly extensionExample?: 'host-gw' | 'vxlan';
     } = {},
   ): Promise<void> {
     const flags = [
       ...(options.docker ? ['--docker'] : []),
       ...(options.nftables ? ['--nftables'] : []),
       ...(options.ipv6 === 'dual' ? ['--ipv6'] : options.ipv6 === 'only' ? ['--ipv6-only'] : []),
+      ...(options.extensionExample ? ['--extension-example', options.extensionExample] : []),
     ];
     const argv = ['up', '--backend', backend, ...flags];
     try {
