@@ -12,18 +12,6 @@ const HOSTS = [1, 2, 3];
 /** Longer than the back-off of a failing command can grow in a test's time (1 s doubling). */
 const RETRY_WAIT_MS = 90_000;
 
-/** Every lease in the lab's etcd: the value (exact text) by host IP. */
-async function leaseValues(): Promise<Map<string, string>> {
-  const out = await lab.etcdctl(['get', '--prefix', '/coreos.com/network/subnets']);
-  const lines = out.trim().split('\n');
-  const byHost = new Map<string, string>();
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    const value = lines[i + 1]!;
-    byHost.set((JSON.parse(value) as { PublicIP: string }).PublicIP, value);
-  }
-  return byHost;
-}
-
 interface PeerRow {
   readonly subnet: string;
   readonly state: string;
@@ -54,7 +42,7 @@ describe("upstream's host-gw extension example on the 3-host lab", () => {
   });
 
   it("leases from the example's network and writes the lease value upstream writes", async () => {
-    const leases = await leaseValues();
+    const leases = await lab.leaseValues();
     for (const h of HOSTS) {
       expect(lab.env(h)['FLANNEL_NETWORK']).toBe('10.0.0.0/16');
       expect(leases.get(`10.99.0.${h}`)).toBe(
@@ -122,7 +110,7 @@ describe("upstream's vxlan extension example on the 3-host lab", () => {
     (await lab.exec(`h${h}`, ['cat', '/sys/class/net/flannel-vxlan/address'])).trim();
 
   it("publishes PreStartupCommand's output (flannel-vxlan's MAC) as BackendData, as upstream does", async () => {
-    const leases = await leaseValues();
+    const leases = await lab.leaseValues();
     for (const h of HOSTS) {
       expect(lab.env(h)['FLANNEL_NETWORK']).toBe('10.50.0.0/16');
       expect(leases.get(`10.99.0.${h}`)).toBe(

@@ -168,6 +168,17 @@ export const lab = {
       ...args,
     ]);
   },
+  /** Every lease in the lab's etcd: the value (exact text) by host IP (IPv4 labs). */
+  async leaseValues(): Promise<Map<string, string>> {
+    const out = await lab.etcdctl(['get', '--prefix', '/coreos.com/network/subnets']);
+    const lines = out.trim().split('\n');
+    const byHost = new Map<string, string>();
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const value = lines[i + 1]!;
+      byHost.set((JSON.parse(value) as { PublicIP: string }).PublicIP, value);
+    }
+    return byHost;
+  },
   /**
    * `GET path` on host's health port from inside its namespace, as a probe there would (curl):
    * the HTTP status and body. Rejects when nothing answers (curl's exit status says why).

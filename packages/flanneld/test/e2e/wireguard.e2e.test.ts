@@ -15,18 +15,6 @@ async function wg(h: number, ...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Every lease in the lab's etcd: the value (exact text) by host IP. */
-async function leaseValues(): Promise<Map<string, string>> {
-  const out = await lab.etcdctl(['get', '--prefix', '/coreos.com/network/subnets']);
-  const lines = out.trim().split('\n');
-  const byHost = new Map<string, string>();
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    const value = lines[i + 1]!;
-    byHost.set((JSON.parse(value) as { PublicIP: string }).PublicIP, value);
-  }
-  return byHost;
-}
-
 describe('the wireguard overlay on the 3-host lab (wireguard-go)', () => {
   beforeAll(async () => {
     await lab.down();
@@ -37,7 +25,7 @@ describe('the wireguard overlay on the 3-host lab (wireguard-go)', () => {
   });
 
   it("publishes upstream's lease value, with the public key of the host's flannel-wg", async () => {
-    const leases = await leaseValues();
+    const leases = await lab.leaseValues();
     for (const h of HOSTS) {
       const key = (await wg(h, 'show', 'flannel-wg', 'public-key')).trim();
       expect(leases.get(`10.99.0.${h}`)).toBe(
