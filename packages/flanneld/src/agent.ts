@@ -10,9 +10,8 @@ import { BACKENDS, checkBackendConfig, warnUnknownBackendOptions } from './backe
 import type { Config } from './config';
 import { DataPlaneSync } from './data-plane-sync';
 import { writeDockerFiles } from './docker-files';
-import { startHealthTask } from './http/health-task';
-import { createAgentMetrics } from './http/metrics';
 import { discoverInterface } from './network-inventory';
+import { loadHealthParts } from './on-demand';
 import type { AgentFacts } from './agent-facts';
 import { startDataPlane } from './start-data-plane';
 import { retryStartupStep } from './startup-retry';
@@ -48,7 +47,10 @@ export async function runAgent({ config, env, logger, signal }: AgentInput): Pro
     clock,
     config,
   };
-  const metrics = createAgentMetrics({
+  // The health server is the only reader of the metrics: without a health port, neither it nor
+  // the metrics registry (prom-client) is loaded or built, and every recorder is skipped.
+  const health = config.healthz.port > 0 ? loadHealthParts() : undefined;
+  facts.metrics = health?.createAgentMetrics({
     peers: () => facts.peerCounts?.(),
     leaseExpiry: () => {
       const held = facts.leases?.held;
@@ -57,11 +59,10 @@ export async function runAgent({ config, env, logger, signal }: AgentInput): Pro
       return Math.max(0, (held.expiresAtMs - clock.now()) / 1000);
     },
   });
-  facts.metrics = metrics;
   const store: LeaseStore = await createEtcdLeaseStore({
     ...config.etcd,
     logger: logger.child({ component: 'etcd' }),
-    onReconnect: () => metrics.etcdReconnected(),
+    onReconnect: () => facts.metrics?.etcdReconnected(),
   });
   facts.store = store;
   const kernelLog = logger.child({ component: 'kernel' });
@@ -72,8 +73,8 @@ export async function runAgent({ config, env, logger, signal }: AgentInput): Pro
   };
   try {
     // Before anything else (upstream's order): probes answer while the agent waits for etcd.
-    if (config.healthz.port > 0) {
-      await startHealthTask(supervisor, facts, logger.child({ component: 'http' }));
+    if (health) {
+      await health.startHealthTask(supervisor, facts, logger.child({ component: 'http' }));
     }
     const supervised = supervisor.run(signal);
     // A start-up failure stops the supervisor; one that comes from a stop (a signal, or a fatal

@@ -2,7 +2,7 @@ import { FlannelError, errorMessage } from '@flannel-ts/core';
 import { runAgent } from './agent';
 import { describeConfig, parseConfig } from './config';
 import { createLogger } from './logger';
-import { runStatus } from './status/status-cli';
+import { loadStatusCommand } from './on-demand';
 
 /** Runs flanneld with the given command line and environment; resolves to the exit status. */
 export async function main(
@@ -10,7 +10,15 @@ export async function main(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<number> {
   // `flanneld status`: the operator's view of a running (or stopped) agent; not the daemon.
+  // Loaded for this subcommand only (start time of the daemon).
   if (argv[0] === 'status') {
+    let runStatus: ReturnType<typeof loadStatusCommand>;
+    try {
+      runStatus = loadStatusCommand();
+    } catch (err) {
+      process.stderr.write(`flanneld status: ${errorMessage(err)}\n`);
+      return 1;
+    }
     return runStatus(argv.slice(1), env);
   }
   const parsed = parseConfig({ argv, env });
