@@ -1,6 +1,7 @@
 /**
  * Two "hosts" for the wireguard integration tests: network namespaces `ftwg-<pid>-h1`/`-h2` joined
- * by a veth underlay (192.0.2.1 and 192.0.2.2), each with a mount namespace of its own whose
+ * by a veth underlay (192.0.2.1 and 192.0.2.2; see {@link WgLabOptions} for a named lab, another
+ * IPv4 underlay and an IPv6 one), each with a mount namespace of its own whose
  * /run/wireguard is a private tmpfs (wireguard-go's control sockets would collide otherwise), and
  * the `wg`/`wireguard-go` tools run inside both. `destroy()` kills every wireguard-go in our
  * namespaces by pid, deletes the namespaces and unmounts; it is safe to call after any failure.
@@ -24,6 +25,8 @@ import type { DataPlaneRunners, WgTools } from '@flannel-ts/backend';
 export interface WgHost {
   readonly ns: string;
   readonly address: string;
+  /** The host's IPv6 underlay address, when the lab has one ({@link WgLabOptions.underlay6}). */
+  readonly address6: string | undefined;
   readonly underlay: string;
   readonly keyFile: string;
   readonly runners: DataPlaneRunners;
@@ -66,12 +69,36 @@ export function wireguardGoPids(ns: string | number): number[] {
   return pids;
 }
 
+/** How a {@link WgLab} is built; the defaults give the original lab. */
+export interface WgLabOptions {
+  /**
+   * Put in the names (`ftwg-<name>-<pid>-h1`, `/run/ftwg-<name>-<pid>`) so that labs of several
+   * test files run in one jest process (`--runInBand`) never share a namespace; without it the
+   * names are `ftwg-<pid>-…`.
+   */
+  readonly name?: string;
+  /** The first three octets of the IPv4 underlay: hosts are `.1` and `.2` (default `192.0.2`). */
+  readonly underlay4?: string;
+  /** An IPv6 /64 prefix without `::` (e.g. `2001:db8:77`): hosts also get `<prefix>::1`/`::2`. */
+  readonly underlay6?: string;
+}
+
 export class WgLab {
-  readonly tag = `ftwg-${process.pid}`;
-  readonly mntDir = `/run/${this.tag}`;
-  readonly tmp = mkdtempSync(join(tmpdir(), `${this.tag}-`));
+  readonly tag: string;
+  readonly mntDir: string;
+  readonly tmp: string;
   readonly hosts: WgHost[] = [];
   private madeRunWireguard = false;
+  private readonly underlay4: string;
+  private readonly underlay6: string | undefined;
+
+  constructor(options: WgLabOptions = {}) {
+    this.tag = options.name ? `ftwg-${options.name}-${process.pid}` : `ftwg-${process.pid}`;
+    this.mntDir = `/run/${this.tag}`;
+    this.tmp = mkdtempSync(join(tmpdir(), `${this.tag}-`));
+    this.underlay4 = options.underlay4 ?? '192.0.2';
+    this.underlay6 = options.underlay6;
+  }
 
   /** Builds both hosts (throws after leaving whatever it made for destroy()). */
   setup(): void {
@@ -114,13 +141,17 @@ export class WgLab {
         'tmpfs',
         '/run/wireguard',
       );
-      run('ip', '-n', ns, 'addr', 'add', `192.0.2.${n}/24`, 'dev', `u${n}`);
+      run('ip', '-n', ns, 'addr', 'add', `${this.underlay4}.${n}/24`, 'dev', `u${n}`);
+      const address6 = this.underlay6 === undefined ? undefined : `${this.underlay6}::${n}`;
+      // No duplicate address detection: the address is usable at once.
+      if (address6) run('ip', '-n', ns, 'addr', 'add', `${address6}/64`, 'dev', `u${n}`, 'nodad');
       run('ip', '-n', ns, 'link', 'set', `u${n}`, 'up');
       run('ip', '-n', ns, 'link', 'set', 'lo', 'up');
       const prefix = ['nsenter', `--net=/run/netns/${ns}`, `--mount=${mnt}`, '--'];
       this.hosts.push({
         ns,
-        address: `192.0.2.${n}`,
+        address: `${this.underlay4}.${n}`,
+        address6,
         underlay: `u${n}`,
         keyFile: join(this.tmp, `h${n}`, 'wgkey'),
         runners: {
