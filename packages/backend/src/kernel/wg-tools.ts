@@ -74,7 +74,13 @@ export function createWgTools(options: WgToolsOptions = {}): WgTools {
   const missing = (err: unknown): boolean => (err as { code?: unknown }).code === 'ENOENT';
   return {
     async wg(args, o = {}) {
-      const [file, argv] = command('wg', args);
+      // `wg` reads a key "file" (`preshared-key /dev/stdin`) with fopen(), and Node's stdin pipe
+      // is a socket pair on Linux, which /dev/stdin cannot open (ENXIO). With input, `cat |`
+      // hands wg a real pipe; the script is fixed, the arguments stay a list ("$@").
+      const [file, argv] =
+        o.input === undefined
+          ? command('wg', args)
+          : command('sh', ['-c', 'cat | "$@"', 'sh', 'wg', ...args]);
       const r = await runProcess(file, argv, { input: o.input, signal: o.signal, timeoutMs }).catch(
         (err: unknown) => {
           throw missing(err) ? new WgBinaryNotFoundError('wg', 'wireguard-tools') : err;

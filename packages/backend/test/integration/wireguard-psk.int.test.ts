@@ -10,13 +10,9 @@ import { netnsInode, WgLab, wireguardGoPids } from './wg-netns';
 // (ftwg-psk-<pid>-h1/-h2, apart from wireguard.int.test.ts's ftwg-<pid>-…), each running the
 // wireguard backend with wireguard-go. First with different preshared keys (the Noise handshake
 // fails: no session, no traffic), then with the same one (handshake, ping).
-//
-// KNOWN BUG, hence `it.failing` on the two tests over the wire (drop `.failing` once it is fixed;
-// jest fails them then): the peer runner passes the key as `wg set … preshared-key /dev/stdin`,
-// and runProcess's stdin is a pipe that Node makes as a Unix socket pair, which /dev/stdin cannot
-// open ("fopen: No such device or address"), so every peer of a backend with a PSK is refused
-// (KernelRejectedError from resync). With the key handed to `wg` in a file instead (a test-only
-// wrapper of WgTools, not committed), both tests passed here as written.
+// The backend hands `wg` the key on stdin through a real pipe (kernel/wg-tools.ts): a first
+// version passed Node's socket-pair stdin, which `preshared-key /dev/stdin` cannot open, and
+// these tests found it.
 const lab = new WgLab({ name: 'psk' });
 const network = parseCidr('10.5.0.0/16')!;
 const log = createRecordingLogger();
@@ -92,54 +88,46 @@ afterAll(() => {
 });
 
 describe('wireguard backend PSK between two hosts (wireguard-go)', () => {
-  it.failing(
-    'with different preshared keys: handshakes are attempted and answered, but none completes and no ping gets through',
-    async () => {
-      // Both register first: each start needs the other's lease (its public key).
-      const b1 = await register(1, PSK_A);
-      const b2 = await register(2, PSK_B);
-      await start(1, b1);
-      await start(2, b2);
-      // Each side holds its own key for the other (read back from the device: the test set it).
-      expect(wg(1, 'preshared-keys')).toEqual([[publicKeys[1], PSK_A]]);
-      expect(wg(2, 'preshared-keys')).toEqual([[publicKeys[0], PSK_B]]);
-      // Handshake messages cross the underlay both ways: an initiation is accepted (the preshared
-      // key enters Noise IKpsk2 only after it; wireguard-go counts a message it accepted as
-      // received) and answered, and the answer then fails on the initiator.
-      await waitUntil(
-        () => {
-          const [t1, t2] = [transfer(1), transfer(2)];
-          return t1.tx > 0 && t2.tx > 0 && (t1.rx > 0 || t2.rx > 0);
-        },
-        'an initiation accepted and answered',
-        10_000,
-      );
-      expect(pingAnswered(1, 2)).toBe(false);
-      expect(pingAnswered(2, 1)).toBe(false);
-      expect(handshake(1)).toBe(0);
-      expect(handshake(2)).toBe(0);
-    },
-    30_000,
-  );
+  it('with different preshared keys: handshakes are attempted and answered, but none completes and no ping gets through', async () => {
+    // Both register first: each start needs the other's lease (its public key).
+    const b1 = await register(1, PSK_A);
+    const b2 = await register(2, PSK_B);
+    await start(1, b1);
+    await start(2, b2);
+    // Each side holds its own key for the other (read back from the device: the test set it).
+    expect(wg(1, 'preshared-keys')).toEqual([[publicKeys[1], PSK_A]]);
+    expect(wg(2, 'preshared-keys')).toEqual([[publicKeys[0], PSK_B]]);
+    // Handshake messages cross the underlay both ways: an initiation is accepted (the preshared
+    // key enters Noise IKpsk2 only after it; wireguard-go counts a message it accepted as
+    // received) and answered, and the answer then fails on the initiator.
+    await waitUntil(
+      () => {
+        const [t1, t2] = [transfer(1), transfer(2)];
+        return t1.tx > 0 && t2.tx > 0 && (t1.rx > 0 || t2.rx > 0);
+      },
+      'an initiation accepted and answered',
+      10_000,
+    );
+    expect(pingAnswered(1, 2)).toBe(false);
+    expect(pingAnswered(2, 1)).toBe(false);
+    expect(handshake(1)).toBe(0);
+    expect(handshake(2)).toBe(0);
+  }, 30_000);
 
-  it.failing(
-    'with the same preshared key (host 2 restarted with host 1s): a handshake, and pings answered both ways',
-    async () => {
-      // register() keeps the device (same private key, no session); the full pass replaces the
-      // peer, whose preshared key differs from the one wanted.
-      await start(2, await register(2, PSK_A));
-      expect(wg(1, 'preshared-keys')).toEqual([[publicKeys[1], PSK_A]]);
-      expect(wg(2, 'preshared-keys')).toEqual([[publicKeys[0], PSK_A]]);
-      await waitUntil(
-        () => handshake(1) > 0 && handshake(2) > 0,
-        'a completed handshake on both hosts',
-        10_000,
-      );
-      expect(pingAnswered(1, 2)).toBe(true);
-      expect(pingAnswered(2, 1)).toBe(true);
-    },
-    30_000,
-  );
+  it('with the same preshared key (host 2 restarted with host 1s): a handshake, and pings answered both ways', async () => {
+    // register() keeps the device (same private key, no session); the full pass replaces the
+    // peer, whose preshared key differs from the one wanted.
+    await start(2, await register(2, PSK_A));
+    expect(wg(1, 'preshared-keys')).toEqual([[publicKeys[1], PSK_A]]);
+    expect(wg(2, 'preshared-keys')).toEqual([[publicKeys[0], PSK_A]]);
+    await waitUntil(
+      () => handshake(1) > 0 && handshake(2) > 0,
+      'a completed handshake on both hosts',
+      10_000,
+    );
+    expect(pingAnswered(1, 2)).toBe(true);
+    expect(pingAnswered(2, 1)).toBe(true);
+  }, 30_000);
 
   it('never logs a preshared key', () => {
     // Not vacuous: the backend logged its devices and peers at every start.
