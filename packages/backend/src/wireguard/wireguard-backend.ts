@@ -137,11 +137,15 @@ function createBackend(ctx: BackendContext, tools: WgTools): Backend {
           implementation: maker.chosen,
         });
       }
-      // Upstream newSubnetAttrs: each enabled family's data, ListenPort and ListenPortV6 in every mode.
+      // Each enabled family's data (upstream's newSubnetAttrs), with the port of the device that
+      // carries the family. Upstream advertises ListenPortV6 in every mode, also when its one
+      // device (auto/ipv4/ipv6) listens on ListenPort only, and peers reached over IPv6 are then
+      // aimed at a port nothing listens on (51821 by default): no handshake.
+      const portOf = (f: IpFamily): number => devices.find((d) => d.families.includes(f))!.port;
       return {
         backendType: 'wireguard',
-        ...(families.includes(4) && { backendData: leaseData(key.publicKey, opts.listenPort) }),
-        ...(families.includes(6) && { backendV6Data: leaseData(key.publicKey, opts.listenPortV6) }),
+        ...(families.includes(4) && { backendData: leaseData(key.publicKey, portOf(4)) }),
+        ...(families.includes(6) && { backendV6Data: leaseData(key.publicKey, portOf(6)) }),
       };
     },
     async start(own, networks, signal): Promise<DataPlane> {

@@ -18,6 +18,7 @@ const privateV4 = new WgLab({ name: 'mode', underlay4: '192.168.77', underlay6: 
 const publicV4 = new WgLab({ name: 'mode-pub', underlay6: '2001:db8:78' });
 const NET4 = parseCidr('10.5.0.0/16')!;
 const NET6 = parseCidr('fd00:5::/32')!;
+/** The default ListenPort, the one device's in every mode tested here. */
 const PORT = 51820;
 const abort = new AbortController();
 
@@ -31,15 +32,11 @@ function backendFor(h: WgHost, mode: string): Backend {
       ipv4: { address: h.address, publicIp: h.address },
       ipv6: { address: h.address6!, publicIp: h.address6! },
     },
-    // ListenPortV6 = ListenPort: outside `separate` the one device listens on ListenPort, but the
-    // lease's BackendV6Data advertises ListenPortV6 (51821 by default) and the IPv6 endpoint is
-    // built from it, as upstream does since 35249c25 (v0.26.6); with the default ports a peer
-    // reached over IPv6 would be aimed at a port nothing listens on.
+    // Default ports: the lease advertises, per family, the port of the device that carries it
+    // (here the one device's ListenPort 51820; upstream would say ListenPortV6, 51821).
     options: {
       Type: 'wireguard',
       Mode: mode,
-      ListenPort: PORT,
-      ListenPortV6: PORT,
       PersistentKeepaliveInterval: 1,
     },
     logger: noopLogger,

@@ -103,6 +103,27 @@ describe('the wireguard lease data', () => {
     ]);
   });
 
+  it.each(['auto', 'ipv4', 'ipv6'])(
+    'dual stack, mode %s: one device, and BackendV6Data has the port it listens on (upstream says ListenPortV6)',
+    async (mode) => {
+      const tools = recordingWg();
+      const backend = wireguardBackendFactory({ tools })({
+        iface: { name: 'eth0', index: 2, mtu: 1500, ipv4: v4, ipv6: v6 },
+        options: { Type: 'wireguard', Mode: mode, ListenPort: 40000, ListenPortV6: 40001 },
+        logger: noopLogger,
+        runners: { ip: kernelWithModule(), bridge: new FakeIpRunner() },
+        wireguardKeyFile: keyFile,
+      });
+      const data = await backend.register(new AbortController().signal);
+      expect(encodeLeaseAttrs({ publicIp: '192.0.2.1', publicIpv6: '2001:db8::1', ...data })).toBe(
+        `{"PublicIP":"192.0.2.1","PublicIPv6":"2001:db8::1","BackendType":"wireguard","BackendData":{"PublicKey":"${PUBLIC}","Port":40000},"BackendV6Data":{"PublicKey":"${PUBLIC}","Port":40000}}`,
+      );
+      expect(tools.calls.map((c) => c.slice(0, 2).concat(c.slice(-1)))).toEqual([
+        ['set', 'flannel-wg', '40000'],
+      ]);
+    },
+  );
+
   it('fails clearly when there is neither the kernel module nor a working wireguard-go', async () => {
     const ip = kernelWithModule().answer('link add name flannel-wg type wireguard', (args) => {
       throw new IpCommandError({
