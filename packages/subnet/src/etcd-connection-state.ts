@@ -15,6 +15,12 @@ export interface EtcdConnectionStateOptions {
   readonly nextTurn?: (fn: () => void) => void;
   /** Called each time etcd answers again after the connection was lost (a metric's counter). */
   readonly onReconnect?: () => void;
+  /**
+   * How long a lost connection may take to come back before it is an outage, even if no second
+   * attempt has failed yet: a reconnect to an etcd that hangs (or over a path that drops packets)
+   * neither fails nor succeeds. Default 10 s.
+   */
+  readonly outageGraceMs?: number;
 }
 
 /** What {@link EtcdConnectionState.status} tells: for readiness and `flanneld status`. */
@@ -31,7 +37,7 @@ export interface ConnectionStatus {
  * re-lists). It alone logs about the connection, and only on transitions: one warning when etcd
  * becomes unreachable (the endpoints and the error), one line when it is back (how long it was
  * away, how many attempts failed meanwhile); nothing per retry. A connection dropped and re-made
- * at the first try is no outage: it is logged at debug only.
+ * at the first try, within the grace period, is no outage: it is logged at debug only.
  */
 export interface EtcdConnectionState {
   /** A call or stream failed because etcd could not be reached. */
@@ -49,6 +55,8 @@ interface Outage {
   /** Failed attempts; failures reported in the same turn of the event loop count once. */
   attempts: number;
   warned: boolean;
+  /** Ends the grace period's timer when the connection is back. */
+  readonly grace: AbortController;
 }
 
 class TrackedEtcdConnectionState implements EtcdConnectionState {
@@ -61,6 +69,7 @@ class TrackedEtcdConnectionState implements EtcdConnectionState {
     private readonly clock: Clock,
     private readonly nextTurn: (fn: () => void) => void,
     private readonly onReconnect: () => void,
+    private readonly graceMs: number,
   ) {}
 
   status(): ConnectionStatus {
@@ -73,12 +82,7 @@ class TrackedEtcdConnectionState implements EtcdConnectionState {
   }
 
   failed(err: unknown): void {
-    const outage = (this.outage ??= {
-      sinceMs: this.clock.now(),
-      error: errorMessage(err),
-      attempts: 0,
-      warned: false,
-    });
+    const outage = this.outage ?? this.startOutage(err);
     if (this.sameTurn) return;
     this.sameTurn = true;
     this.nextTurn(() => (this.sameTurn = false));
@@ -87,20 +91,44 @@ class TrackedEtcdConnectionState implements EtcdConnectionState {
       this.logger.debug('etcd connection lost; reconnecting', { error: errorMessage(err) });
       return;
     }
-    if (outage.warned) return;
-    outage.warned = true;
     // The error of the first failed reconnect names the cause (ECONNREFUSED, a TLS failure...);
     // the first failure only says the connection dropped.
+    this.warn(outage, errorMessage(err));
+  }
+
+  private startOutage(err: unknown): Outage {
+    const outage: Outage = {
+      sinceMs: this.clock.now(),
+      error: errorMessage(err),
+      attempts: 0,
+      warned: false,
+      grace: new AbortController(),
+    };
+    this.outage = outage;
+    this.clock.sleep(this.graceMs, outage.grace.signal).then(
+      () => {
+        const s = Math.round(this.graceMs / 1000);
+        this.warn(outage, `no answer for ${s} s after: ${outage.error}`);
+      },
+      () => undefined, // back in time
+    );
+    return outage;
+  }
+
+  private warn(outage: Outage, error: string): void {
+    if (outage.warned || this.outage !== outage) return;
+    outage.warned = true;
     this.logger.warn(
       'etcd is unreachable: check that it runs and that this host can reach it; ' +
         'retrying quietly, the data plane keeps the peers it knows',
-      { endpoints: this.endpoints, error: errorMessage(err) },
+      { endpoints: this.endpoints, error },
     );
   }
 
   succeeded(): void {
     const outage = this.outage;
     if (!outage) return;
+    outage.grace.abort();
     this.outage = undefined;
     this.sameTurn = false;
     this.onReconnect();
@@ -125,5 +153,6 @@ export function createEtcdConnectionState(
         setImmediate(fn);
       }),
     options.onReconnect ?? (() => undefined),
+    options.outageGraceMs ?? 10_000,
   );
 }

@@ -89,6 +89,12 @@ class EtcdLeaseStore implements LeaseStore {
         ? { username: options.username, password: options.password ?? '' }
         : undefined,
       dialTimeout: timeout,
+      // Pings on the open connection: an etcd that hangs, or a path that drops packets, refuses
+      // and resets nothing, and the watch would wait in silence until the lease is due for
+      // renewal, hours on. A ping unanswered for 5 s closes the connection, the watch reports it
+      // and reconnects. Every 10 s: etcd's default --grpc-keepalive-min-time is 5 s; pings only
+      // while a call is open (the watch always is), as etcd's default policy wants.
+      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
       // Watch reconnects back off 100 ms doubling to 2 s (upstream: 5 s), so a lease put after an
       // outage arrives within ~2 s; one attempt per step (see createWatchReconnectBackoff).

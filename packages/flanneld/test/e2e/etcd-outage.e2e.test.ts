@@ -84,4 +84,48 @@ describe('flanneld during an etcd outage', () => {
     expect(cpuPercent).toBeLessThan(2);
     expect(a.child.exitCode).toBeNull();
   });
+
+  it('notices an etcd that hangs with its connections open, and says when it answers again', async () => {
+    // No connection is refused or reset here: only gRPC keepalive pings can tell a hung etcd (or
+    // a path that drops packets) from a quiet one before the lease is due for renewal, hours on.
+    etcd = await startEtcd();
+    proxy = await startTcpProxy(etcd.endpoint);
+    ws = await createWorkspace();
+    const prefix = `/e2e-${randomBytes(4).toString('hex')}/network`;
+    await etcd.etcdctl([
+      'put',
+      `${prefix}/config`,
+      '{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}',
+    ]);
+    agent = startAgent(
+      [
+        `--etcd-endpoints=${proxy.endpoint}`,
+        `--etcd-prefix=${prefix}`,
+        `--iface=${ws.iface}`,
+        '--public-ip=10.77.9.2',
+      ],
+      join(ws.dir, 'hang.env'),
+    );
+    const a = agent;
+    await waitFor(() => /lease renewal scheduled/.test(a.output()), 'the agent to hold its lease');
+    const frozenAt = Date.now();
+    proxy.freeze();
+    await waitFor(
+      () => /etcd is unreachable/.test(a.output()),
+      'the agent to notice the hung etcd',
+      45_000,
+    );
+    const noticedMs = Date.now() - frozenAt;
+    proxy.thaw();
+    const thawedAt = Date.now();
+    await waitFor(
+      () => /etcd is reachable again/.test(a.output()),
+      'the agent to see etcd answer again',
+      45_000,
+    );
+    process.stdout.write(
+      `flanneld, hung etcd: noticed after ${noticedMs} ms, back ${Date.now() - thawedAt} ms after it answered\n`,
+    );
+    expect(a.child.exitCode).toBeNull();
+  });
 });

@@ -1,5 +1,5 @@
 import type { Clock } from '@flannel-ts/core';
-import { createRecordingLogger } from '@flannel-ts/core/testing';
+import { createRecordingLogger, ManualClock } from '@flannel-ts/core/testing';
 import { createEtcdConnectionState } from '@flannel-ts/subnet';
 
 const refused = new Error('14 UNAVAILABLE: No connection established. Last error: ECONNREFUSED');
@@ -9,7 +9,8 @@ const ended = new Error('The etcd watch stream was unexpectedly ended');
 /** A tracker on a hand-driven clock whose event-loop turns end when the test says so. */
 function setup() {
   let nowMs = 1_000_000;
-  const clock: Clock = { now: () => nowMs, sleep: () => Promise.resolve() };
+  // Its sleeps never end: the grace period has a test of its own, on a ManualClock.
+  const clock: Clock = { now: () => nowMs, sleep: () => new Promise<void>(() => undefined) };
   let turnEnds: (() => void)[] = [];
   const logger = createRecordingLogger();
   const reconnects = { count: 0 };
@@ -125,6 +126,41 @@ describe('EtcdConnectionState', () => {
       'etcd connection re-established',
       'etcd connection lost; reconnecting',
     ]);
+  });
+
+  it('calls a lost connection that neither fails again nor comes back within the grace period an outage', async () => {
+    const clock = new ManualClock();
+    const logger = createRecordingLogger();
+    const state = createEtcdConnectionState({
+      endpoints: ['http://10.0.0.1:2379'],
+      logger,
+      clock,
+      outageGraceMs: 10_000,
+    });
+    const warnings = () => logger.lines.filter((l) => l.level === 'warn');
+    // Back within the grace period: no outage, and the timer is gone.
+    state.failed(dropped);
+    clock.advance(9_999);
+    state.succeeded();
+    expect(clock.sleeping).toBe(0);
+    clock.advance(60_000);
+    await Promise.resolve();
+    expect(warnings()).toEqual([]);
+    // A hung etcd: the reconnect hangs too, so nothing fails a second time.
+    state.failed(dropped);
+    clock.advance(9_999);
+    await Promise.resolve();
+    expect(warnings()).toEqual([]);
+    clock.advance(1);
+    await Promise.resolve();
+    expect(warnings()).toHaveLength(1);
+    const at = logger.lines.findIndex((l) => l.level === 'warn');
+    expect(logger.fields[at]).toMatchObject({
+      error: `no answer for 10 s after: ${dropped.message}`,
+    });
+    expect(state.status()).toMatchObject({ reachable: false, lastError: dropped.message });
+    state.succeeded();
+    expect(logger.lines.at(-1)?.message).toBe('etcd is reachable again');
   });
 
   it('says nothing while etcd stays reachable', () => {
