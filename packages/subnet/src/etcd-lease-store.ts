@@ -185,6 +185,18 @@ class EtcdLeaseStore implements LeaseStore {
     return res.ID;
   }
 
+  async remainingSeconds(lease: StoredLease): Promise<number | undefined> {
+    if (lease.ttlLeaseId === '0') return undefined;
+    try {
+      const res = await this.client.leaseClient.leaseTimeToLive({ ID: lease.ttlLeaseId });
+      // etcd answers TTL -1 for a lease it no longer has.
+      const ttl = Number(res.TTL);
+      return Number.isFinite(ttl) && ttl >= 0 ? ttl : undefined;
+    } catch (err) {
+      this.fail('read the TTL of the lease', err);
+    }
+  }
+
   private async revoke(leaseId: string): Promise<void> {
     // Losing a revoke only delays the TTL's own expiry; it never affects correctness.
     await this.client.leaseClient.leaseRevoke({ ID: leaseId }).catch((err: unknown) => {

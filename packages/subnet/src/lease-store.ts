@@ -81,6 +81,11 @@ export interface LeaseStore {
   /** Deletes the key if unchanged since `current.modRevision`. Returns false if it had changed. */
   remove(current: StoredLease): Promise<boolean>;
   /**
+   * Seconds until a lease's TTL runs out, as the store counts them (for `flanneld status`
+   * without the agent); undefined for a reservation (no TTL) or a TTL that is already gone.
+   */
+  remainingSeconds?(lease: StoredLease, signal?: AbortSignal): Promise<number | undefined>;
+  /**
    * Watches leases from `fromRevision` (exclusive of earlier history) until the signal aborts.
    * `subnets` narrows the watch to one lease key (prefix semantics, so the dual-stack key matches).
    * Reconnects by itself; after a compaction it re-lists and yields a snapshot.

@@ -4,7 +4,7 @@ import type { IpRunner } from '@flannel-ts/backend';
 import { parseEnvLines, parseSubnetEnv } from '@flannel-ts/docker';
 import type { LeaseStore, NetworkConfig, StoredLease } from '@flannel-ts/subnet';
 import type { Config } from '../config';
-import { readEtcd } from './status-etcd';
+import { readEtcd, readRemainingSeconds } from './status-etcd';
 import type { EtcdRead } from './status-etcd';
 import { readKernel } from './status-kernel';
 import type { KernelRead } from './status-kernel';
@@ -176,5 +176,33 @@ export async function collectDirectStatus(
   ]);
   const enableNftables = etcd.reachable ? etcd.network?.enableNftables : undefined;
   const traffic = await readTraffic(sources.traffic, config, enableNftables, signal);
-  return assembleDirectStatus(config, { etcd, kernel, subnetFileText, traffic, problems }, version);
+  const status = assembleDirectStatus(
+    config,
+    { etcd, kernel, subnetFileText, traffic, problems },
+    version,
+  );
+  return 'error' in store || !etcd.reachable ? status : withExpiry(status, etcd, store, signal);
+}
+
+/**
+ * The status with our lease's expiry as etcd counts it (the TTL left on the key's etcd lease),
+ * when the store can say; unchanged when it cannot (the render then says only the agent knows).
+ */
+async function withExpiry(
+  status: AgentStatus,
+  etcd: Extract<EtcdRead, { reachable: true }>,
+  store: LeaseStore,
+  signal?: AbortSignal,
+): Promise<AgentStatus> {
+  const shown = status.lease;
+  if (shown?.kind !== 'lease' || !store.remainingSeconds) return status;
+  const own = etcd.listing.leases.find(
+    (l) =>
+      formatCidr(l.subnets.ipv4) === shown.subnet &&
+      (l.subnets.ipv6 ? formatCidr(l.subnets.ipv6) : undefined) === shown.ipv6Subnet,
+  );
+  const seconds = own && (await readRemainingSeconds(store, own, { signal }));
+  if (seconds === undefined) return status;
+  const expiresAt = new Date(Date.now() + seconds * 1000).toISOString();
+  return { ...status, lease: { ...shown, expiresAt, expiresInSeconds: seconds } };
 }

@@ -1,6 +1,6 @@
 import { errorMessage } from '@flannel-ts/core';
 import { CONFIG_NOT_FOUND, formatConfigIssue, parseNetworkConfig } from '@flannel-ts/subnet';
-import type { LeaseListing, LeaseStore, NetworkConfig } from '@flannel-ts/subnet';
+import type { LeaseListing, LeaseStore, NetworkConfig, StoredLease } from '@flannel-ts/subnet';
 
 /** What etcd said: the network config (or what is wrong with it) and every lease, or no answer. */
 export type EtcdRead =
@@ -49,6 +49,30 @@ export async function readEtcd(
     return { reachable: true, network: parsed.config, listing };
   } catch (err) {
     return { reachable: false, error: errorMessage(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Seconds left on a lease's TTL as the store counts them; undefined when the store cannot say
+ * (no TTL, the TTL gone, no answer within `timeoutMs`, default 3 s, or an error): the expiry is
+ * then shown as unknown, never as a failure of the status command.
+ */
+export async function readRemainingSeconds(
+  store: LeaseStore,
+  lease: StoredLease,
+  options: { readonly timeoutMs?: number; readonly signal?: AbortSignal } = {},
+): Promise<number | undefined> {
+  if (!store.remainingSeconds) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), options.timeoutMs ?? 3000);
+  });
+  try {
+    return await Promise.race([store.remainingSeconds(lease, options.signal), deadline]);
+  } catch {
+    return undefined;
   } finally {
     clearTimeout(timer);
   }

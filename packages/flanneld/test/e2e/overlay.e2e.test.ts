@@ -120,6 +120,13 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
           source,
           lease: { subnet: lab.subnet(h), publicIp: `10.99.0.${h}`, kind: 'lease' },
         });
+        // Granted for 24 h a few minutes ago; read directly, it is etcd's own count of the TTL.
+        expect({ host: h, source, left: status.lease?.expiresInSeconds }).toEqual({
+          host: h,
+          source,
+          left: expect.any(Number) as number,
+        });
+        expect(status.lease?.expiresInSeconds).toBeGreaterThan(23 * 3600);
         expect({ host: h, source, peers: peerRows(status) }).toEqual({
           host: h,
           source,

@@ -108,7 +108,14 @@ describe('collectDirectStatus (flanneld status without an agent)', () => {
     expect(status).toEqual({
       source: 'direct',
       version: 'v0.1.0',
-      lease: { subnet: '10.5.1.0/24', publicIp: '10.99.0.1', kind: 'lease' },
+      lease: {
+        subnet: '10.5.1.0/24',
+        publicIp: '10.99.0.1',
+        kind: 'lease',
+        // The TTL left on the key's etcd lease, as the store says.
+        expiresAt: expect.any(String) as string,
+        expiresInSeconds: 86_400,
+      },
       backend: {
         type: 'vxlan',
         device: 'flannel.1',
@@ -132,6 +139,22 @@ describe('collectDirectStatus (flanneld status without an agent)', () => {
       },
     });
     expect(statusVerdict(status, Date.now()).ok).toBe(true);
+  });
+
+  it('shows the expiry etcd counts for our lease, and none when the store cannot say', async () => {
+    store.remainingTtlSeconds = 3 * 3600 + 125;
+    const status = await collectDirectStatus(config(), sources(store, kernel([])), 'v0.1.0');
+    const at = Date.parse(status.lease?.expiresAt ?? '');
+    expect(Math.abs(at - (Date.now() + (3 * 3600 + 125) * 1000))).toBeLessThan(5_000);
+    expect(statusVerdict(status, Date.now()).line).toContain(
+      'lease 10.5.1.0/24 (expires in 3h02m)',
+    );
+    const silent = Object.assign(Object.create(store) as InMemoryLeaseStore, {
+      remainingSeconds: () => Promise.reject(new Error('etcd went away')),
+    });
+    const unknown = await collectDirectStatus(config(), sources(silent, kernel([])), 'v0.1.0');
+    expect(unknown.lease).toEqual({ subnet: '10.5.1.0/24', publicIp: '10.99.0.1', kind: 'lease' });
+    expect(statusVerdict(unknown, Date.now()).line).toContain('expiry unknown');
   });
 
   it('says which route is missing, and is not OK, while a peer is not programmed', async () => {

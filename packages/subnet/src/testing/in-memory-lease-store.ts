@@ -36,10 +36,17 @@ export class InMemoryLeaseStore implements LeaseStore {
   readonly failNext: Error[] = [];
   /** Every etcd-style TTL lease granted and not yet released (to check for leaks, SPEC D4). */
   readonly liveTtlLeases = new Set<string>();
+  /** What {@link remainingSeconds} answers for a live TTL lease (this store has no clock). */
+  remainingTtlSeconds = 86_400;
 
   private maybeFail(): void {
     const err = this.failNext.shift();
     if (err) throw err;
+  }
+
+  remainingSeconds(lease: StoredLease): Promise<number | undefined> {
+    const live = lease.ttlLeaseId !== '0' && this.liveTtlLeases.has(lease.ttlLeaseId);
+    return Promise.resolve(live ? this.remainingTtlSeconds : undefined);
   }
 
   setConfig(text: string | undefined): void {
