@@ -186,7 +186,7 @@ export async function collectDirectStatus(
 
 /**
  * The status with our lease's expiry as etcd counts it (the TTL left on the key's etcd lease),
- * when the store can say; unchanged when it cannot (the render then says only the agent knows).
+ * when the store can say; unchanged when it cannot (the render then says the expiry is unknown).
  */
 async function withExpiry(
   status: AgentStatus,

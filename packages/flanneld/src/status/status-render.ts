@@ -23,7 +23,8 @@ export function describeExpiry(lease: LeaseStatus, nowMs: number): string {
   if (lease.kind === 'reservation') return 'reservation (no TTL, never expires)';
   const at = lease.expiresAt === undefined ? NaN : Date.parse(lease.expiresAt);
   const inSeconds = Number.isNaN(at) ? lease.expiresInSeconds : (at - nowMs) / 1000;
-  if (inSeconds === undefined) return 'expiry unknown: only the agent knows it';
+  if (inSeconds === undefined)
+    return 'expiry unknown: etcd did not say, and the agent was not asked';
   return inSeconds >= 0
     ? `expires in ${formatDuration(inSeconds)}`
     : `expired ${formatDuration(-inSeconds)} ago`;

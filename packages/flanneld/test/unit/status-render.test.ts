@@ -75,7 +75,9 @@ describe('formatDuration and describeExpiry', () => {
     );
     const noTime = { subnet: lease.subnet, publicIp: lease.publicIp, kind: lease.kind };
     expect(describeExpiry({ ...noTime, expiresInSeconds: 82_800 }, NOW)).toBe('expires in 23h00m');
-    expect(describeExpiry(noTime, NOW)).toBe('expiry unknown: only the agent knows it');
+    expect(describeExpiry(noTime, NOW)).toBe(
+      'expiry unknown: etcd did not say, and the agent was not asked',
+    );
   });
 });
 
