@@ -30,6 +30,8 @@ export interface DirectReads {
   readonly subnetFileText: string | undefined;
   readonly traffic: TrafficRead;
   readonly problems: readonly string[];
+  /** Our lease's expiry from the TTL etcd has left on it; absent when etcd could not say. */
+  readonly ownExpiry?: Pick<LeaseStatus, 'expiresAt' | 'expiresInSeconds'> | undefined;
 }
 
 /**
@@ -57,6 +59,20 @@ export function findOwnLease(
   return byIp.find(ofFile) ?? byIp[0] ?? leases.find(ofFile);
 }
 
+/** Our lease among what etcd listed, found by {@link findOwnLease} with what else was read. */
+function ownLeaseOf(config: Config, reads: DirectReads): StoredLease | undefined {
+  const { etcd, kernel } = reads;
+  if (!etcd.reachable) return undefined;
+  const file =
+    reads.subnetFileText === undefined ? undefined : parseSubnetEnv(reads.subnetFileText);
+  return findOwnLease(
+    etcd.listing.leases,
+    config.publicIp ?? kernel.iface?.ipv4?.publicIp,
+    file?.subnet,
+    { publicIp: config.publicIpv6 ?? kernel.iface?.ipv6?.publicIp, fileSubnet: file?.ipv6Subnet },
+  );
+}
+
 /** Puts what was read together into the status document (`source: 'direct'`). Pure. */
 export function assembleDirectStatus(
   config: Config,
@@ -70,13 +86,7 @@ export function assembleDirectStatus(
   const fileVars = text === undefined ? undefined : parseEnvLines(text).vars;
   const publicIp = config.publicIp ?? kernel.iface?.ipv4?.publicIp;
   const network = etcd.reachable ? etcd.network : undefined;
-  const publicIpv6 = config.publicIpv6 ?? kernel.iface?.ipv6?.publicIp;
-  const own = etcd.reachable
-    ? findOwnLease(etcd.listing.leases, publicIp, file?.subnet, {
-        publicIp: publicIpv6,
-        fileSubnet: file?.ipv6Subnet,
-      })
-    : undefined;
+  const own = ownLeaseOf(config, reads);
   if (etcd.reachable && etcd.configProblem) notes.push(etcd.configProblem);
   if (etcd.reachable && !own) {
     const fileSubnet = file?.subnet ? formatCidr(file.subnet) : 'none';
@@ -93,7 +103,7 @@ export function assembleDirectStatus(
   return {
     source: 'direct',
     version,
-    ...(own ? { lease: leaseStatus(own) } : {}),
+    ...(own ? { lease: leaseStatus(own, reads.ownExpiry) } : {}),
     ...(network
       ? {
           backend: {
@@ -133,13 +143,14 @@ function ownData(own: StoredLease | undefined, network: NetworkConfig): { data?:
   return data === undefined ? {} : { data };
 }
 
-function leaseStatus(own: StoredLease): LeaseStatus {
+function leaseStatus(own: StoredLease, expiry: DirectReads['ownExpiry']): LeaseStatus {
   return {
     subnet: formatCidr(own.subnets.ipv4),
     ...(own.subnets.ipv6 ? { ipv6Subnet: formatCidr(own.subnets.ipv6) } : {}),
     publicIp: own.attrs.publicIp,
     ...(own.attrs.publicIpv6 ? { publicIpv6: own.attrs.publicIpv6 } : {}),
     kind: isReservation(own) ? 'reservation' : 'lease',
+    ...(isReservation(own) ? {} : expiry),
   };
 }
 
@@ -176,33 +187,17 @@ export async function collectDirectStatus(
   ]);
   const enableNftables = etcd.reachable ? etcd.network?.enableNftables : undefined;
   const traffic = await readTraffic(sources.traffic, config, enableNftables, signal);
-  const status = assembleDirectStatus(
-    config,
-    { etcd, kernel, subnetFileText, traffic, problems },
-    version,
-  );
-  return 'error' in store || !etcd.reachable ? status : withExpiry(status, etcd, store, signal);
-}
-
-/**
- * The status with our lease's expiry as etcd counts it (the TTL left on the key's etcd lease),
- * when the store can say; unchanged when it cannot (the render then says the expiry is unknown).
- */
-async function withExpiry(
-  status: AgentStatus,
-  etcd: Extract<EtcdRead, { reachable: true }>,
-  store: LeaseStore,
-  signal?: AbortSignal,
-): Promise<AgentStatus> {
-  const shown = status.lease;
-  if (shown?.kind !== 'lease' || !store.remainingSeconds) return status;
-  const own = etcd.listing.leases.find(
-    (l) =>
-      formatCidr(l.subnets.ipv4) === shown.subnet &&
-      (l.subnets.ipv6 ? formatCidr(l.subnets.ipv6) : undefined) === shown.ipv6Subnet,
-  );
-  const seconds = own && (await readRemainingSeconds(store, own, { signal }));
-  if (seconds === undefined) return status;
-  const expiresAt = new Date(Date.now() + seconds * 1000).toISOString();
-  return { ...status, lease: { ...shown, expiresAt, expiresInSeconds: seconds } };
+  const reads: DirectReads = { etcd, kernel, subnetFileText, traffic, problems };
+  // Our lease's expiry is the TTL etcd has left on it (unknown when etcd cannot say).
+  const own = ownLeaseOf(config, reads);
+  const seconds =
+    own && !('error' in store) ? await readRemainingSeconds(store, own, { signal }) : undefined;
+  const ownExpiry =
+    seconds === undefined
+      ? undefined
+      : {
+          expiresAt: new Date(Date.now() + seconds * 1000).toISOString(),
+          expiresInSeconds: seconds,
+        };
+  return assembleDirectStatus(config, { ...reads, ownExpiry }, version);
 }

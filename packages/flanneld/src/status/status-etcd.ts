@@ -25,19 +25,12 @@ export async function readEtcd(
   options: { readonly timeoutMs?: number; readonly signal?: AbortSignal } = {},
 ): Promise<EtcdRead> {
   const { signal } = options;
-  const timeoutMs = options.timeoutMs ?? 3000;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no answer from ${store.description} within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
   try {
-    const [config, listing] = await Promise.race([
+    const [config, listing] = await withinDeadline(
+      store,
       Promise.all([store.getNetworkConfig(signal), store.list(signal)]),
-      deadline,
-    ]);
+      options.timeoutMs,
+    );
     if (config.kind === 'missing') {
       return { reachable: true, network: undefined, configProblem: CONFIG_NOT_FOUND, listing };
     }
@@ -49,6 +42,24 @@ export async function readEtcd(
     return { reachable: true, network: parsed.config, listing };
   } catch (err) {
     return { reachable: false, error: errorMessage(err) };
+  }
+}
+
+/** `answer`, or a rejection naming the store when it takes longer than `timeoutMs` (3 s). */
+async function withinDeadline<T>(
+  store: LeaseStore,
+  answer: Promise<T>,
+  timeoutMs = 3000,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer from ${store.description} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([answer, deadline]);
   } finally {
     clearTimeout(timer);
   }
@@ -65,15 +76,13 @@ export async function readRemainingSeconds(
   options: { readonly timeoutMs?: number; readonly signal?: AbortSignal } = {},
 ): Promise<number | undefined> {
   if (!store.remainingSeconds) return undefined;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), options.timeoutMs ?? 3000);
-  });
   try {
-    return await Promise.race([store.remainingSeconds(lease, options.signal), deadline]);
+    return await withinDeadline(
+      store,
+      store.remainingSeconds(lease, options.signal),
+      options.timeoutMs,
+    );
   } catch {
     return undefined;
-  } finally {
-    clearTimeout(timer);
   }
 }
