@@ -178,7 +178,10 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
       await waitUntil(
         async () => {
           const r = await lab.exec('h1', ['ip', 'route', 'show']);
-          const fdb = await lab.exec('h1', ['bridge', 'fdb', 'show', 'dev', 'flannel.1']);
+          // Until the agent has re-created it, there is no flannel.1 to list (bridge exits 1).
+          const fdb = await lab
+            .exec('h1', ['bridge', 'fdb', 'show', 'dev', 'flannel.1'])
+            .catch(() => '');
           const permanent = fdb
             .split('\n')
             .filter((l) => l.includes(' dst ') && l.includes('permanent'));
@@ -202,6 +205,11 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
         ? (await lab.exec('h1', ['cat', '/sys/class/net/flannel.1/address'])).trim()
         : '';
     const mac = await macOf();
+    // The path must carry traffic before the 10 Hz ping starts: it measures the restart only.
+    await waitUntil(
+      async () => (await lab.status('c2', pingOnce(lab.containerIp(1)))) === 0,
+      'c2 to reach c1 before the restart',
+    );
     const pinging = lab.exec('c2', [
       'ping',
       '-i',
