@@ -7,6 +7,7 @@ import { BLACKHOLE_METRIC } from './kernel-state';
 import type { DataPlaneOp } from './plan';
 import type { WgPeerOp, WgPeerRunner } from './kernel/wg-peer-runner';
 import { wgPeerLine } from './kernel/wg-peer-runner';
+import type { SysctlWriter } from './kernel/sysctl';
 
 /** The two iproute2 binaries the data plane is programmed with. */
 export interface DataPlaneRunners {
@@ -16,6 +17,8 @@ export interface DataPlaneRunners {
   readonly monitor?: KernelMonitor | undefined;
   /** WireGuard peers (`wg set`, `wg show dump`): the wireguard backend's runners only. */
   readonly wg?: WgPeerRunner | undefined;
+  /** Kernel parameters of a device (vxlan's `accept_ra`); without it they are left as they are. */
+  readonly sysctl?: SysctlWriter | undefined;
 }
 
 /** True for an op on a WireGuard peer (applied by `wg`, not iproute2). @internal */

@@ -16,6 +16,8 @@ export { BatchChild, DEFAULT_RECYCLE_AFTER_LINES, FENCE_LINE } from './kernel/ba
 export type { BatchChildOptions } from './kernel/batch-child';
 export { createSpawnChild } from './kernel/child-process';
 export type { ChildHandle, ChildListeners, SpawnChild } from './kernel/child-process';
+export { createProcSysctl } from './kernel/sysctl';
+export type { SysctlWriter } from './kernel/sysctl';
 export { createIproute2Monitor } from './kernel/kernel-monitor';
 export type { Iproute2MonitorOptions, KernelMonitor } from './kernel/kernel-monitor';
 export { parseFdbMonitorLine, parseIpMonitorLine } from './kernel/monitor-parse';

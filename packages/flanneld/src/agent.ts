@@ -1,7 +1,12 @@
 import type { Lease, Logger, SubnetPair } from '@flannel-ts/core';
 import { FlannelError, NO_IPV4_SUBNET, systemClock } from '@flannel-ts/core';
 import type { DataPlane, ExternalInterface } from '@flannel-ts/backend';
-import { createIproute2Monitor, createIproute2Runner, ipv4Of } from '@flannel-ts/backend';
+import {
+  createIproute2Monitor,
+  createIproute2Runner,
+  createProcSysctl,
+  ipv4Of,
+} from '@flannel-ts/backend';
 import { readPreviousSubnetEnv, renderSubnetEnv, writeFileAtomic } from '@flannel-ts/docker';
 import type { PreviousSubnetEnv } from '@flannel-ts/docker';
 import { LeaseManager, createEtcdLeaseStore, loadNetworkConfig } from '@flannel-ts/subnet';
@@ -70,6 +75,7 @@ export async function runAgent({ config, env, logger, signal }: AgentInput): Pro
     ip: createIproute2Runner({ logger: kernelLog }),
     bridge: createIproute2Runner({ binary: 'bridge', logger: kernelLog }),
     monitor: createIproute2Monitor({ logger: kernelLog }),
+    sysctl: createProcSysctl(),
   };
   try {
     // Before anything else (upstream's order): probes answer while the agent waits for etcd.

@@ -1,5 +1,5 @@
 import type { Cidr, IpFamily, Lease } from '@flannel-ts/core';
-import { FlannelError } from '@flannel-ts/core';
+import { FlannelError, errorMessage } from '@flannel-ts/core';
 import { ipv4Of } from '../backend';
 import type {
   Backend,
@@ -16,7 +16,7 @@ import type { LinkInfo } from '../links';
 import { joinFamilies } from '../peer-entries';
 import { connectedTo } from '../peers';
 import { ensureVxlanDevice } from './vxlan-device';
-import type { EnsuredDevice, VxlanDeviceSpec } from './vxlan-device';
+import type { EnsureOptions, EnsuredDevice, VxlanDeviceSpec } from './vxlan-device';
 import { vxlanPeerEntries } from './vxlan-desired';
 import type { VxlanTopology } from './vxlan-desired';
 
@@ -85,7 +85,7 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
     async register(signal) {
       const data: { backendType: string } & Record<string, unknown> = { backendType: 'vxlan' };
       for (const d of devices) {
-        d.registered = await ensureVxlanDevice(runners.ip, d.spec, logger, { signal });
+        d.registered = await ensureDevice(ctx, d.spec, { signal });
         data[d.family === 4 ? 'backendData' : 'backendV6Data'] = leaseData(vni, d.registered.link);
       }
       return data;
@@ -141,6 +141,36 @@ function onlyRunning(
   return { ipv4: has(4) ? networks.ipv4 : undefined, ipv6: has(6) ? networks.ipv6 : undefined };
 }
 
+/**
+ * {@link ensureVxlanDevice}, and router advertisements refused on the device when it was created
+ * or when the agent starts (a quiet repair of a device that was only down leaves it as it is).
+ */
+async function ensureDevice(
+  ctx: BackendContext,
+  spec: VxlanDeviceSpec,
+  options: EnsureOptions,
+): Promise<EnsuredDevice> {
+  const r = await ensureVxlanDevice(ctx.runners.ip, spec, ctx.logger, options);
+  if (r.created || !options.quiet) await refuseRouterAdvertisements(ctx, spec.name);
+  return r;
+}
+
+/**
+ * Sets `accept_ra` 0 on a VXLAN device, as upstream does, so that no router advertisement reaching
+ * it through the overlay gives the host an IPv6 address or default route. A host without IPv6 has
+ * no such file: nothing to refuse. Any other failure is a warning, not a stop (upstream ignores it).
+ */
+async function refuseRouterAdvertisements(ctx: BackendContext, device: string): Promise<void> {
+  const key = `net/ipv6/conf/${device}/accept_ra`;
+  await ctx.runners.sysctl?.set(key, '0').catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    ctx.logger.warn(
+      'could not turn off IPv6 router advertisements on the VXLAN device; it may take addresses or routes from them',
+      { device, sysctl: key, error: errorMessage(err) },
+    );
+  });
+}
+
 /** One family's device made ready for our subnet, and how the data plane keeps it. */
 async function startFamily(
   ctx: BackendContext,
@@ -157,7 +187,7 @@ async function startFamily(
 }> {
   const { iface, logger, runners } = ctx;
   const { spec } = d;
-  const first = d.registered ?? (await ensureVxlanDevice(runners.ip, spec, logger, { signal }));
+  const first = d.registered ?? (await ensureDevice(ctx, spec, { signal }));
   const mac = first.link.mac;
   const connected = await connectedTo(runners.ip, iface, signal, d.family);
   await ensureSubnetAddress(runners.ip, first.link, subnet, network, signal);
@@ -165,7 +195,7 @@ async function startFamily(
     name: spec.name,
     needsRepair: (e) => e.deleted || !e.up || e.mtu !== spec.mtu,
     async repair(s) {
-      const r = await ensureVxlanDevice(runners.ip, spec, logger, { mac, signal: s, quiet: true });
+      const r = await ensureDevice(ctx, spec, { mac, signal: s, quiet: true });
       if (r.link.mac !== mac) {
         throw new FlannelError(
           'VTEP_MAC_CHANGED',

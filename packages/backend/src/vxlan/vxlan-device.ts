@@ -53,7 +53,8 @@ export interface EnsuredDevice {
 /** How often creating the device is attempted when another process changes it meanwhile. */
 const CREATE_ATTEMPTS = 3;
 
-type EnsureOptions = { mac?: string | undefined; signal?: AbortSignal; quiet?: boolean };
+/** How {@link ensureVxlanDevice} is to proceed: the MAC to give a re-created device, quiet repairs. */
+export type EnsureOptions = { mac?: string | undefined; signal?: AbortSignal; quiet?: boolean };
 
 /**
  * Makes sure the VXLAN device exists as specified and is up. A compatible existing device is reused

@@ -429,6 +429,80 @@ describe('vxlan backend data plane', () => {
   });
 });
 
+describe('vxlan backend and IPv6 router advertisements', () => {
+  const network = parseCidr('10.5.0.0/16') as Cidr;
+  const own: Lease = {
+    subnets: { ipv4: parseCidr('10.5.1.0/24') as Cidr },
+    attrs: { publicIp: '192.0.2.10', publicIpv6: null, backendType: 'vxlan' },
+    ttlLeaseId: '100',
+  };
+  const ACCEPT_RA_OFF = 'net/ipv6/conf/flannel.1/accept_ra=0';
+
+  /** Records each write as `key=value`; fails each with errno `code` when one is given. */
+  function recordingSysctl(code?: string) {
+    const writes: string[] = [];
+    return {
+      writes,
+      set: (key: string, value: string): Promise<void> => {
+        writes.push(`${key}=${value}`);
+        if (!code) return Promise.resolve();
+        return Promise.reject(Object.assign(new Error(`${code}: cannot write ${key}`), { code }));
+      },
+    };
+  }
+
+  it('turns accept_ra off when flannel.1 is set up, and again when it is rebuilt after a deletion', async () => {
+    const h = fakeHost(COMPATIBLE);
+    const sysctl = recordingSysctl();
+    const backend = createVxlanBackend({
+      iface,
+      options: {},
+      logger: noopLogger,
+      runners: { ...h, sysctl },
+    });
+    await backend.register(signal);
+    const dataPlane = (await backend.start(own, { ipv4: network }, signal))!;
+    await dataPlane.resync(signal);
+    expect(sysctl.writes).toEqual([ACCEPT_RA_OFF]);
+
+    h.host.device = undefined;
+    const add = `link add flannel.1 address ${COMPATIBLE_MAC} type vxlan id 1 local 192.0.2.10 dev v0 dstport 8472 nolearning`;
+    h.creates(add, freshDevice(COMPATIBLE_MAC));
+    await dataPlane.resync(signal);
+
+    expect(sysctl.writes).toEqual([ACCEPT_RA_OFF, ACCEPT_RA_OFF]);
+  });
+
+  it('says nothing on a host without IPv6 (no such sysctl) and warns on any other failure, going on', async () => {
+    for (const [code, warned] of [
+      ['ENOENT', false],
+      ['EACCES', true],
+    ] as const) {
+      const h = fakeHost(COMPATIBLE);
+      const logger = createRecordingLogger();
+      const backend = createVxlanBackend({
+        iface,
+        options: {},
+        logger,
+        runners: { ...h, sysctl: recordingSysctl(code) },
+      });
+
+      await expect(backend.register(signal)).resolves.toMatchObject({ backendType: 'vxlan' });
+      expect(logger.lines.filter((l) => l.level === 'warn')).toEqual(
+        warned
+          ? [
+              {
+                level: 'warn',
+                message:
+                  'could not turn off IPv6 router advertisements on the VXLAN device; it may take addresses or routes from them',
+              },
+            ]
+          : [],
+      );
+    }
+  });
+});
+
 describe('host-gw backend register', () => {
   it('rejects a public IP that differs from the interface address, with upstream’s message', async () => {
     const backend = createHostGwBackend({

@@ -42,6 +42,19 @@ describe.each(['vxlan', 'host-gw'])('dual stack: the %s overlay on the 3-host la
     expect(subnets6.size).toBe(HOSTS.length);
   });
 
+  if (backend === 'vxlan') {
+    it('turns IPv6 router advertisements off on both VXLAN devices (accept_ra 0), as upstream does', async () => {
+      for (const h of HOSTS) {
+        const acceptRa = await Promise.all(
+          ['flannel.1', 'flannel-v6.1'].map(async (dev) =>
+            (await lab.exec(`h${h}`, ['cat', `/proc/sys/net/ipv6/conf/${dev}/accept_ra`])).trim(),
+          ),
+        );
+        expect({ host: h, acceptRa }).toEqual({ host: h, acceptRa: ['0', '0'] });
+      }
+    });
+  }
+
   it('programs every peer’s IPv6 subnet (vxlan: onlink via flannel-v6.1 with neighbour and FDB entry; host-gw: via its PublicIPv6 on eth0)', async () => {
     for (const h of HOSTS) {
       const dev = backend === 'vxlan' ? 'flannel-v6.1' : 'eth0';

@@ -193,6 +193,10 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
         REPAIR_MS,
       );
       expect((await lab.exec('h1', ['cat', '/sys/class/net/flannel.1/address'])).trim()).toBe(mac);
+      // The new device refuses router advertisements too (a fresh device accepts them).
+      expect(await lab.exec('h1', ['cat', '/proc/sys/net/ipv6/conf/flannel.1/accept_ra'])).toBe(
+        '0\n',
+      );
       for (const to of [2, 3])
         expect(await lab.status('c1', pingOnce(lab.containerIp(to)))).toBe(0);
     });
