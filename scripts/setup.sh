@@ -32,6 +32,8 @@ dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed'
 have wg || need+=(wireguard-tools)
 have wireguard-go || need+=(wireguard-go)
 have tcpdump || need+=(tcpdump)
+# ethtool: --vxlan-checksum-offload (TX checksum offload on the VXLAN devices) and its tests.
+have ethtool || need+=(ethtool)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

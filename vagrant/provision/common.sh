@@ -5,11 +5,12 @@
 #   docker.io          dockerd, started by install-agent.sh on the flannel subnet
 #   rsync              install-agent.sh copies the synced repository with it
 #   iputils-ping       for checking the overlay by hand
+#   ethtool            --vxlan-checksum-offload (TX checksum offload on flannel.1)
 # Safe to run again.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq \
-  ca-certificates docker.io iproute2 iptables iputils-ping nodejs npm rsync >/dev/null
+  ca-certificates docker.io ethtool iproute2 iptables iputils-ping nodejs npm rsync >/dev/null
 echo "common: node $(node --version), npm $(npm --version), $(docker --version)"

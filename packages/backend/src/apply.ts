@@ -8,6 +8,7 @@ import type { DataPlaneOp } from './plan';
 import type { WgPeerOp, WgPeerRunner } from './kernel/wg-peer-runner';
 import { wgPeerLine } from './kernel/wg-peer-runner';
 import type { SysctlWriter } from './kernel/sysctl';
+import type { DeviceFeatures } from './kernel/ethtool';
 
 /** The two iproute2 binaries the data plane is programmed with. */
 export interface DataPlaneRunners {
@@ -19,6 +20,8 @@ export interface DataPlaneRunners {
   readonly wg?: WgPeerRunner | undefined;
   /** Kernel parameters of a device (vxlan's `accept_ra`); without it they are left as they are. */
   readonly sysctl?: SysctlWriter | undefined;
+  /** Offload features of a device (`ethtool -K`): vxlan's TX checksum offload, when it is set. */
+  readonly ethtool?: DeviceFeatures | undefined;
 }
 
 /** True for an op on a WireGuard peer (applied by `wg`, not iproute2). @internal */

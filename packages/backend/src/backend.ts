@@ -1,6 +1,7 @@
 import { FlannelError } from '@flannel-ts/core';
 import type { Cidr, Lease, Logger } from '@flannel-ts/core';
 import type { DataPlaneRunners } from './apply';
+import type { ChecksumOffloadMode } from './vxlan/checksum-offload';
 
 /** One address family of the external interface: its address and what we advertise. */
 export interface InterfaceAddress {
@@ -80,6 +81,12 @@ export interface BackendContext {
    * (default `/run/flannel/wgkey`).
    */
   readonly wireguardKeyFile?: string | undefined;
+  /**
+   * `--vxlan-checksum-offload` (vxlan): TX checksum offload on the VXLAN devices, by
+   * `checksumOffloadDecision` on this host's kernel release (`auto` when absent).
+   */
+  readonly vxlanChecksumOffload?:
+    { readonly mode: ChecksumOffloadMode; readonly kernelRelease: string } | undefined;
 }
 
 /** What a backend publishes in this host's lease (SPEC 1.3). */

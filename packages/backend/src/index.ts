@@ -17,6 +17,15 @@ export type { BatchChildOptions } from './kernel/batch-child';
 export { createSpawnChild } from './kernel/child-process';
 export type { ChildHandle, ChildListeners, SpawnChild } from './kernel/child-process';
 export { createProcSysctl } from './kernel/sysctl';
+export { createEthtool } from './kernel/ethtool';
+export type { DeviceFeatures, EthtoolOptions } from './kernel/ethtool';
+export {
+  CHECKSUM_OFFLOAD_MODES,
+  TX_CHECKSUM_FEATURE,
+  checksumOffloadDecision,
+  kernelHasChecksumBug,
+} from './vxlan/checksum-offload';
+export type { ChecksumOffloadDecision, ChecksumOffloadMode } from './vxlan/checksum-offload';
 export type { SysctlWriter } from './kernel/sysctl';
 export { createIproute2Monitor } from './kernel/kernel-monitor';
 export type { Iproute2MonitorOptions, KernelMonitor } from './kernel/kernel-monitor';

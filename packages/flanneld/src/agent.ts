@@ -1,9 +1,11 @@
+import { release } from 'node:os';
 import type { Lease, Logger, SubnetPair } from '@flannel-ts/core';
 import { FlannelError, NO_IPV4_SUBNET, systemClock } from '@flannel-ts/core';
 import type { DataPlane, ExternalInterface } from '@flannel-ts/backend';
 import {
   createIproute2Monitor,
   createIproute2Runner,
+  createEthtool,
   createProcSysctl,
   ipv4Of,
 } from '@flannel-ts/backend';
@@ -76,6 +78,7 @@ export async function runAgent({ config, env, logger, signal }: AgentInput): Pro
     bridge: createIproute2Runner({ binary: 'bridge', logger: kernelLog }),
     monitor: createIproute2Monitor({ logger: kernelLog }),
     sysctl: createProcSysctl(),
+    ethtool: createEthtool(),
   };
   try {
     // Before anything else (upstream's order): probes answer while the agent waits for etcd.
@@ -178,6 +181,7 @@ async function startUp(o: StartUp): Promise<void> {
     blackholeRoute: config.ipBlackholeRoute,
     previousSubnet: prev?.subnet,
     wireguardKeyFile: env.WIREGUARD_KEY_FILE,
+    vxlanChecksumOffload: { mode: config.vxlanChecksumOffload, kernelRelease: release() },
   });
   facts.backend = backend;
   const data = await step(`setting up the ${backend.type} backend`, (s) => backend.register(s));

@@ -28,8 +28,8 @@ const flag = (name: string, kind: FlagKind, help: string, defaultText?: string):
 
 /**
  * Every flag flanneld accepts, in help order. Defaults are upstream's (SPEC 5.1) except for our own
- * additions `--reconcile-interval`, `--log-format`, `--docker-opts-file` and
- * `--docker-daemon-json`.
+ * additions `--reconcile-interval`, `--log-format`, `--docker-opts-file`, `--docker-daemon-json`
+ * and `--vxlan-checksum-offload`.
  */
 export const FLAGS: readonly FlagDef[] = [
   flag(
@@ -89,6 +89,12 @@ export const FLAGS: readonly FlagDef[] = [
     'string',
     'after the subnet file, merge bip, mtu and ip-masq into this dockerd daemon.json',
     '',
+  ),
+  flag(
+    'vxlan-checksum-offload',
+    'string',
+    'TX checksum offload on the VXLAN devices: auto (off on kernels that corrupt VXLAN checksums under masquerade), on, or off',
+    'auto',
   ),
   flag('log-format', 'string', 'log format: text or json', 'text'),
   flag('v', 'int', 'log verbosity (10 = most detailed)', '0'),
@@ -236,6 +242,7 @@ const METAVARS: Readonly<Record<string, string>> = {
   'docker-opts-file': 'file',
   'docker-daemon-json': 'file',
   'log-format': 'text|json',
+  'vxlan-checksum-offload': 'auto|on|off',
   v: 'level',
 };
 

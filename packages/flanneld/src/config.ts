@@ -1,5 +1,7 @@
 import { CommanderError } from 'commander';
 import { errorMessage, parseIp } from '@flannel-ts/core';
+import { CHECKSUM_OFFLOAD_MODES } from '@flannel-ts/backend';
+import type { ChecksumOffloadMode } from '@flannel-ts/backend';
 import {
   createProgram,
   envName,
@@ -45,6 +47,8 @@ export interface Config {
   readonly dockerDaemonJson?: string;
   readonly verbosity: number;
   readonly logFormat: 'text' | 'json';
+  /** TX checksum offload on the VXLAN devices (our addition; see `checksumOffloadDecision`). */
+  readonly vxlanChecksumOffload: ChecksumOffloadMode;
 }
 
 /** Outcome of {@link parseConfig}: run the agent, or print and exit with the given status. */
@@ -232,6 +236,10 @@ const CHECKS: Readonly<Record<string, Check>> = {
   'reconcile-interval': atLeast(1, ' second'),
   v: atLeast(0, ' (log verbosity)'),
   'log-format': (f: string) => (f === 'text' || f === 'json' ? undefined : 'must be text or json'),
+  'vxlan-checksum-offload': (m: string) =>
+    (CHECKSUM_OFFLOAD_MODES as readonly string[]).includes(m)
+      ? undefined
+      : 'must be auto, on or off',
 };
 
 function validateConfig(values: Values): { errors: string[]; config?: Config } {
@@ -288,6 +296,7 @@ function validateConfig(values: Values): { errors: string[]; config?: Config } {
     reconcileIntervalSeconds: num('reconcile-interval'),
     verbosity: num('v'),
     logFormat: str('log-format') as 'text' | 'json',
+    vxlanChecksumOffload: str('vxlan-checksum-offload') as ChecksumOffloadMode,
   };
   return { errors, config };
 }

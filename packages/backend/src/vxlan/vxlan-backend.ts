@@ -1,5 +1,5 @@
 import type { Cidr, IpFamily, Lease } from '@flannel-ts/core';
-import { FlannelError, errorMessage } from '@flannel-ts/core';
+import { FlannelError } from '@flannel-ts/core';
 import { ipv4Of } from '../backend';
 import type {
   Backend,
@@ -17,6 +17,8 @@ import { joinFamilies } from '../peer-entries';
 import { connectedTo } from '../peers';
 import { ensureVxlanDevice } from './vxlan-device';
 import type { EnsureOptions, EnsuredDevice, VxlanDeviceSpec } from './vxlan-device';
+import { deviceSettings } from './device-settings';
+import type { SettleDevice } from './device-settings';
 import { vxlanPeerEntries } from './vxlan-desired';
 import type { VxlanTopology } from './vxlan-desired';
 
@@ -67,6 +69,7 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
     learning: boolOption(options, 'Learning'),
   };
   const devices: FamilyDevice[] = [];
+  const settle = deviceSettings(ctx);
   // Without either family the IPv4 error is the one to give (as before IPv6 existed).
   if (iface.ipv4 || !iface.ipv6) {
     const localIp = ipv4Of(iface, 'vxlan').address;
@@ -85,7 +88,7 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
     async register(signal) {
       const data: { backendType: string } & Record<string, unknown> = { backendType: 'vxlan' };
       for (const d of devices) {
-        d.registered = await ensureDevice(ctx, d.spec, { signal });
+        d.registered = await ensureDevice(ctx, settle, d.spec, { signal });
         data[d.family === 4 ? 'backendData' : 'backendV6Data'] = leaseData(vni, d.registered.link);
       }
       return data;
@@ -111,7 +114,9 @@ export const createVxlanBackend: BackendFactory = (ctx): Backend => {
         );
       }
       const parts = await Promise.all(
-        running.map((r) => startFamily(ctx, r.d, r.subnet, r.network, directRouting, signal)),
+        running.map((r) =>
+          startFamily(ctx, settle, r.d, r.subnet, r.network, directRouting, signal),
+        ),
       );
       const routeDevices = [...new Set(parts.flatMap((p) => p.routeDevices))];
       return createPeerDataPlane({
@@ -142,38 +147,24 @@ function onlyRunning(
 }
 
 /**
- * {@link ensureVxlanDevice}, and router advertisements refused on the device when it was created
- * or when the agent starts (a quiet repair of a device that was only down leaves it as it is).
+ * {@link ensureVxlanDevice}, then the device's other settings ({@link deviceSettings}) when it was
+ * created or when the agent starts (a quiet repair of a device that was only down leaves them).
  */
 async function ensureDevice(
   ctx: BackendContext,
+  settle: SettleDevice,
   spec: VxlanDeviceSpec,
   options: EnsureOptions,
 ): Promise<EnsuredDevice> {
   const r = await ensureVxlanDevice(ctx.runners.ip, spec, ctx.logger, options);
-  if (r.created || !options.quiet) await refuseRouterAdvertisements(ctx, spec.name);
+  if (r.created || !options.quiet) await settle(spec.name, options.signal);
   return r;
-}
-
-/**
- * Sets `accept_ra` 0 on a VXLAN device, as upstream does, so that no router advertisement reaching
- * it through the overlay gives the host an IPv6 address or default route. A host without IPv6 has
- * no such file: nothing to refuse. Any other failure is a warning, not a stop (upstream ignores it).
- */
-async function refuseRouterAdvertisements(ctx: BackendContext, device: string): Promise<void> {
-  const key = `net/ipv6/conf/${device}/accept_ra`;
-  await ctx.runners.sysctl?.set(key, '0').catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    ctx.logger.warn(
-      'could not turn off IPv6 router advertisements on the VXLAN device; it may take addresses or routes from them',
-      { device, sysctl: key, error: errorMessage(err) },
-    );
-  });
 }
 
 /** One family's device made ready for our subnet, and how the data plane keeps it. */
 async function startFamily(
   ctx: BackendContext,
+  settle: SettleDevice,
   d: FamilyDevice,
   subnet: Cidr,
   network: Cidr,
@@ -187,7 +178,7 @@ async function startFamily(
 }> {
   const { iface, logger, runners } = ctx;
   const { spec } = d;
-  const first = d.registered ?? (await ensureDevice(ctx, spec, { signal }));
+  const first = d.registered ?? (await ensureDevice(ctx, settle, spec, { signal }));
   const mac = first.link.mac;
   const connected = await connectedTo(runners.ip, iface, signal, d.family);
   await ensureSubnetAddress(runners.ip, first.link, subnet, network, signal);
@@ -195,7 +186,7 @@ async function startFamily(
     name: spec.name,
     needsRepair: (e) => e.deleted || !e.up || e.mtu !== spec.mtu,
     async repair(s) {
-      const r = await ensureDevice(ctx, spec, { mac, signal: s, quiet: true });
+      const r = await ensureDevice(ctx, settle, spec, { mac, signal: s, quiet: true });
       if (r.link.mac !== mac) {
         throw new FlannelError(
           'VTEP_MAC_CHANGED',

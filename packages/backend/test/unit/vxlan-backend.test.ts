@@ -429,16 +429,17 @@ describe('vxlan backend data plane', () => {
   });
 });
 
-describe('vxlan backend and IPv6 router advertisements', () => {
-  const network = parseCidr('10.5.0.0/16') as Cidr;
+describe('vxlan device settings: accept_ra and TX checksum offload', () => {
+  const network = parseCidr('10.5.0.0/16');
   const own: Lease = {
     subnets: { ipv4: parseCidr('10.5.1.0/24') as Cidr },
     attrs: { publicIp: '192.0.2.10', publicIpv6: null, backendType: 'vxlan' },
     ttlLeaseId: '100',
   };
   const ACCEPT_RA_OFF = 'net/ipv6/conf/flannel.1/accept_ra=0';
+  const OFFLOAD_OFF = 'flannel.1 tx-checksum-ip-generic off';
 
-  /** Records each write as `key=value`; fails each with errno `code` when one is given. */
+  /** Records each sysctl write as `key=value`; fails each with errno `code` when one is given. */
   function recordingSysctl(code?: string) {
     const writes: string[] = [];
     return {
@@ -451,44 +452,101 @@ describe('vxlan backend and IPv6 router advertisements', () => {
     };
   }
 
-  it('turns accept_ra off when flannel.1 is set up, and again when it is rebuilt after a deletion', async () => {
+  /** Records each `ethtool -K` as `device feature on|off`; fails them all with `error` if given. */
+  function recordingEthtool(error?: Error) {
+    const calls: string[] = [];
+    return {
+      calls,
+      set: (device: string, feature: string, on: boolean): Promise<void> => {
+        calls.push(`${device} ${feature} ${on ? 'on' : 'off'}`);
+        return error ? Promise.reject(error) : Promise.resolve();
+      },
+    };
+  }
+
+  /** A backend on a host that has a compatible flannel.1, with recording sysctl and ethtool. */
+  function backendWith(
+    setting: { mode: 'auto' | 'on' | 'off'; kernelRelease: string } | undefined,
+    runners: {
+      sysctl?: ReturnType<typeof recordingSysctl>;
+      ethtool?: ReturnType<typeof recordingEthtool>;
+    } = {},
+  ) {
     const h = fakeHost(COMPATIBLE);
-    const sysctl = recordingSysctl();
+    const sysctl = runners.sysctl ?? recordingSysctl();
+    const ethtool = runners.ethtool ?? recordingEthtool();
+    const logger = createRecordingLogger();
     const backend = createVxlanBackend({
       iface,
       options: {},
-      logger: noopLogger,
-      runners: { ...h, sysctl },
+      logger,
+      runners: { ...h, sysctl, ethtool },
+      vxlanChecksumOffload: setting,
     });
-    await backend.register(signal);
-    const dataPlane = (await backend.start(own, { ipv4: network }, signal))!;
-    await dataPlane.resync(signal);
-    expect(sysctl.writes).toEqual([ACCEPT_RA_OFF]);
+    /** Someone deletes flannel.1; the next pass rebuilds it with our MAC. */
+    const deleteDevice = (): void => {
+      h.host.device = undefined;
+      h.creates(
+        `link add flannel.1 address ${COMPATIBLE_MAC} type vxlan id 1 local 192.0.2.10 dev v0 dstport 8472 nolearning`,
+        freshDevice(COMPATIBLE_MAC),
+      );
+    };
+    return { backend, sysctl, ethtool, logger, deleteDevice };
+  }
 
-    h.host.device = undefined;
-    const add = `link add flannel.1 address ${COMPATIBLE_MAC} type vxlan id 1 local 192.0.2.10 dev v0 dstport 8472 nolearning`;
-    h.creates(add, freshDevice(COMPATIBLE_MAC));
+  it('sets both at start and again on the device rebuilt after a deletion, not on every pass', async () => {
+    const t = backendWith({ mode: 'off', kernelRelease: '6.1.0' });
+    await t.backend.register(signal);
+    const dataPlane = (await t.backend.start(own, { ipv4: network }, signal))!;
+    await dataPlane.resync(signal);
+    await dataPlane.resync(signal);
+    expect({ sysctl: t.sysctl.writes, ethtool: t.ethtool.calls }).toEqual({
+      sysctl: [ACCEPT_RA_OFF],
+      ethtool: [OFFLOAD_OFF],
+    });
+
+    t.deleteDevice();
     await dataPlane.resync(signal);
 
-    expect(sysctl.writes).toEqual([ACCEPT_RA_OFF, ACCEPT_RA_OFF]);
+    expect({ sysctl: t.sysctl.writes, ethtool: t.ethtool.calls }).toEqual({
+      sysctl: [ACCEPT_RA_OFF, ACCEPT_RA_OFF],
+      ethtool: [OFFLOAD_OFF, OFFLOAD_OFF],
+    });
   });
 
-  it('says nothing on a host without IPv6 (no such sysctl) and warns on any other failure, going on', async () => {
+  it('turns offload off on a kernel with the checksum bug, and says so', async () => {
+    const t = backendWith({ mode: 'auto', kernelRelease: '5.4.0-150-generic' });
+
+    await t.backend.register(signal);
+
+    expect(t.ethtool.calls).toEqual([OFFLOAD_OFF]);
+    expect(t.logger.lines).toContainEqual({
+      level: 'info',
+      message: 'TX checksum offload off on the VXLAN device',
+    });
+  });
+
+  it('leaves offload alone on a fixed kernel or without the setting, and sets it on when told to', async () => {
+    for (const [setting, calls] of [
+      [{ mode: 'auto', kernelRelease: '6.1.0-27-amd64' }, []],
+      [undefined, []],
+      [{ mode: 'on', kernelRelease: '6.1.0-27-amd64' }, ['flannel.1 tx-checksum-ip-generic on']],
+    ] as const) {
+      const t = backendWith(setting);
+      await t.backend.register(signal);
+      expect({ setting, calls: t.ethtool.calls }).toEqual({ setting, calls });
+    }
+  });
+
+  it('says nothing on a host without IPv6 (no accept_ra) and warns on any other sysctl failure, going on', async () => {
     for (const [code, warned] of [
       ['ENOENT', false],
       ['EACCES', true],
     ] as const) {
-      const h = fakeHost(COMPATIBLE);
-      const logger = createRecordingLogger();
-      const backend = createVxlanBackend({
-        iface,
-        options: {},
-        logger,
-        runners: { ...h, sysctl: recordingSysctl(code) },
-      });
+      const t = backendWith(undefined, { sysctl: recordingSysctl(code) });
 
-      await expect(backend.register(signal)).resolves.toMatchObject({ backendType: 'vxlan' });
-      expect(logger.lines.filter((l) => l.level === 'warn')).toEqual(
+      await expect(t.backend.register(signal)).resolves.toMatchObject({ backendType: 'vxlan' });
+      expect(t.logger.lines.filter((l) => l.level === 'warn')).toEqual(
         warned
           ? [
               {
@@ -500,6 +558,20 @@ describe('vxlan backend and IPv6 router advertisements', () => {
           : [],
       );
     }
+  });
+
+  it('warns, naming what goes wrong, when ethtool fails, and goes on', async () => {
+    const t = backendWith(
+      { mode: 'off', kernelRelease: '6.1.0' },
+      { ethtool: recordingEthtool(new Error('ethtool is not installed')) },
+    );
+
+    await expect(t.backend.register(signal)).resolves.toMatchObject({ backendType: 'vxlan' });
+    expect(t.logger.lines).toContainEqual({
+      level: 'warn',
+      message:
+        'could not turn TX checksum offload off on the VXLAN device; TCP and UDP between containers may stall where the kernel corrupts VXLAN checksums',
+    });
   });
 });
 

@@ -17,7 +17,7 @@ function exit(argv: readonly string[], env: Record<string, string> = {}) {
 }
 
 describe('parseConfig defaults', () => {
-  it('match the SPEC 5.1 table (plus our own reconcile interval and log format)', () => {
+  it('match the SPEC 5.1 table (plus our own reconcile interval, log format and checksum offload)', () => {
     expect(run([])).toEqual({
       etcd: {
         endpoints: ['http://127.0.0.1:4001', 'http://127.0.0.1:2379'],
@@ -36,6 +36,7 @@ describe('parseConfig defaults', () => {
       reconcileIntervalSeconds: 60,
       verbosity: 0,
       logFormat: 'text',
+      vxlanChecksumOffload: 'auto',
     });
   });
 
@@ -229,6 +230,14 @@ describe('validation', () => {
       expect.stringMatching(/^invalid value "-1" for -v: must be at least 0/),
       'invalid value "xml" for --log-format: must be text or json',
     ]);
+  });
+
+  it('takes --vxlan-checksum-offload auto, on or off, from the flag or FLANNELD_VXLAN_CHECKSUM_OFFLOAD', () => {
+    expect(run(['--vxlan-checksum-offload=off']).vxlanChecksumOffload).toBe('off');
+    expect(run([], { FLANNELD_VXLAN_CHECKSUM_OFFLOAD: 'on' }).vxlanChecksumOffload).toBe('on');
+    expect(exit(['--vxlan-checksum-offload=false']).stderr).toMatch(
+      /^invalid value "false" for --vxlan-checksum-offload: must be auto, on or off\n/,
+    );
   });
 
   it('rejects a non-integer where a number is expected', () => {
