@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { noopLogger, parseCidr } from '@flannel-ts/core';
 import type { Lease } from '@flannel-ts/core';
 import { createShellCommandRunner, extensionBackendFactory } from '@flannel-ts/backend';
 import type { Backend } from '@flannel-ts/backend';
 import { FakeIpRunner } from '@flannel-ts/backend/testing';
-import { HOST_GW_EXAMPLE, VXLAN_EXAMPLE } from './extension-examples';
+import { HOST_GW_EXAMPLE, VXLAN_EXAMPLE, VXLAN_RESTART_SAFE } from './extension-examples';
 import { describeAsRoot } from './traffic-netns';
 
 // Upstream's two documented examples, verbatim, run by the extension backend through `sh -c`
@@ -115,5 +117,51 @@ describeAsRoot('upstream’s extension examples, verbatim, in a network namespac
       encoding: 'utf8',
     });
     expect(fdb).toContain('aa:bb:cc:dd:ee:02 dst 192.0.2.11 self permanent');
+  });
+
+  it('vxlan, restart-safe (docs/configuration.md): a restart keeps device, MAC and peer; a new peer MAC replaces its entries; a leaving peer’s entries go', async () => {
+    try {
+      ip('link', 'del', 'flannel-vxlan'); // the verbatim example's device, from the test above
+    } catch {
+      // none: nothing to remove
+    }
+    const fdb = (): string =>
+      execFileSync('bridge', ['-n', ns, 'fdb', 'show', 'dev', 'flannel-vxlan'], {
+        encoding: 'utf8',
+      });
+    const own = leaseOf('10.50.34.0/24', '192.0.2.10');
+    const startOnce = async (peerMac: string) => {
+      const backend = backendOf({ ...VXLAN_RESTART_SAFE });
+      const data = await backend.register(signal);
+      const dp = (await backend.start(own, { ipv4: parseCidr('10.50.0.0/16')! }, signal))!;
+      dp.update([['10.50.5.0-24', leaseOf('10.50.5.0/24', '192.0.2.11', peerMac)]]);
+      await dp.apply(signal);
+      return { data, dp };
+    };
+    const first = await startOnce('aa:bb:cc:dd:ee:05');
+    // The agent restarts, and meanwhile the peer's VTEP MAC changed.
+    const { data, dp } = await startOnce('aa:bb:cc:dd:ee:06');
+
+    expect(data).toEqual(first.data);
+    expect(dp.peerStates()).toEqual([{ key: '10.50.5.0-24', state: 'programmed' }]);
+    expect(ip('route', 'show', '10.50.5.0/24')).toBe(
+      '10.50.5.0/24 via 10.50.5.0 dev flannel-vxlan onlink \n',
+    );
+    expect(ip('neigh', 'show', 'dev', 'flannel-vxlan')).toBe(
+      '10.50.5.0 lladdr aa:bb:cc:dd:ee:06 PERMANENT \n',
+    );
+    expect(fdb()).toContain('aa:bb:cc:dd:ee:06 dst 192.0.2.11 self permanent');
+
+    dp.update([['10.50.5.0-24', undefined]]);
+    await dp.apply(signal);
+    expect(ip('route', 'show', '10.50.5.0/24')).toBe('');
+    expect(ip('neigh', 'show', 'dev', 'flannel-vxlan')).toBe('');
+    expect(fdb()).not.toContain('aa:bb:cc:dd:ee:06');
+  });
+
+  it('docs/configuration.md shows the restart-safe variant exactly as tested here', () => {
+    const doc = readFileSync(resolve(__dirname, '../../../../docs/configuration.md'), 'utf8');
+    const config = { Network: '10.50.0.0/16', Backend: VXLAN_RESTART_SAFE };
+    expect(doc).toContain(`\`\`\`json\n${JSON.stringify(config, null, 2)}\n\`\`\``);
   });
 });
