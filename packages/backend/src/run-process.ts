@@ -38,6 +38,21 @@ export interface RunProcessOptions {
   readonly mergeStderr?: boolean | undefined;
 }
 
+/**
+ * `binary args` run through `prefix` (a command that runs another, like `['ip', 'netns', 'exec',
+ * ns]`), as the file and argument list for {@link runProcess}; without a prefix, unchanged.
+ * @internal
+ */
+export function prefixed(
+  prefix: readonly string[],
+  binary: string,
+  args: readonly string[],
+): [string, string[]] {
+  return prefix.length > 0
+    ? [prefix[0]!, [...prefix.slice(1), binary, ...args]]
+    : [binary, [...args]];
+}
+
 /** Between the SIGTERM and the SIGKILL of a timeout or an abort (process groups). */
 export const KILL_GRACE_MS = 2000;
 

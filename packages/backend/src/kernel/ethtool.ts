@@ -1,5 +1,5 @@
 import { FlannelError } from '@flannel-ts/core';
-import { runProcess } from '../run-process';
+import { prefixed, runProcess } from '../run-process';
 
 /** Turns offload features of a network device on or off (`ethtool -K`). */
 export interface DeviceFeatures {
@@ -23,10 +23,7 @@ export function createEthtool(options: EthtoolOptions = {}): DeviceFeatures {
   return {
     async set(device, feature, on, signal) {
       const args = ['-K', device, feature, on ? 'on' : 'off'];
-      const [file, argv] =
-        prefix.length > 0
-          ? [prefix[0]!, [...prefix.slice(1), 'ethtool', ...args]]
-          : ['ethtool', args];
+      const [file, argv] = prefixed(prefix, 'ethtool', args);
       const r = await runProcess(file, argv, {
         signal,
         timeoutMs: options.timeoutMs ?? 10_000,

@@ -1,5 +1,5 @@
 import { FlannelError } from '@flannel-ts/core';
-import { runProcess } from '../run-process';
+import { prefixed, runProcess } from '../run-process';
 
 /** `wg` (wireguard-tools) refused a command, or could not be run. */
 export class WgCommandError extends FlannelError {
@@ -69,8 +69,6 @@ function daemonEnv(): NodeJS.ProcessEnv {
 export function createWgTools(options: WgToolsOptions = {}): WgTools {
   const prefix = options.prefix ?? [];
   const timeoutMs = options.timeoutMs ?? TIMEOUT_MS;
-  const command = (binary: string, args: readonly string[]): [string, string[]] =>
-    prefix.length > 0 ? [prefix[0]!, [...prefix.slice(1), binary, ...args]] : [binary, [...args]];
   const missing = (err: unknown): boolean => (err as { code?: unknown }).code === 'ENOENT';
   return {
     async wg(args, o = {}) {
@@ -79,8 +77,8 @@ export function createWgTools(options: WgToolsOptions = {}): WgTools {
       // hands wg a real pipe; the script is fixed, the arguments stay a list ("$@").
       const [file, argv] =
         o.input === undefined
-          ? command('wg', args)
-          : command('sh', ['-c', 'cat | "$@"', 'sh', 'wg', ...args]);
+          ? prefixed(prefix, 'wg', args)
+          : prefixed(prefix, 'sh', ['-c', 'cat | "$@"', 'sh', 'wg', ...args]);
       const r = await runProcess(file, argv, { input: o.input, signal: o.signal, timeoutMs }).catch(
         (err: unknown) => {
           throw missing(err) ? new WgBinaryNotFoundError('wg', 'wireguard-tools') : err;
@@ -94,7 +92,7 @@ export function createWgTools(options: WgToolsOptions = {}): WgTools {
       return r.stdout;
     },
     async startUserspace(device, signal) {
-      const [file, argv] = command('wireguard-go', [device]);
+      const [file, argv] = prefixed(prefix, 'wireguard-go', [device]);
       const r = await runProcess(file, argv, { signal, timeoutMs, env: daemonEnv() }).catch(
         (err: unknown) => {
           throw missing(err) ? new WgBinaryNotFoundError('wireguard-go', 'wireguard-go') : err;
