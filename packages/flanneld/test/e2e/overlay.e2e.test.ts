@@ -251,11 +251,14 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
       Number(await lab.exec('c1', ['cat', '/sys/class/net/eth0/statistics/rx_packets']));
     const rx0 = await rx();
     await waitUntil(async () => (await rx()) >= rx0 + 5, 'the ping to reach c1');
+    // The log is appended to: only what comes after this offset is the restarted agent's.
+    const log = '/run/ftlab/h1/flanneld.log';
+    const offset = Number((await lab.exec('h1', ['stat', '-c', '%s', log])).trim());
     await lab.killAndRestart(1);
     await waitUntil(
       async () =>
         /data plane in sync|wrote subnet file/.test(
-          await lab.exec('h1', ['tail', '-n', '5', '/run/ftlab/h1/flanneld.log']),
+          await lab.exec('h1', ['tail', '-c', `+${offset + 1}`, log]),
         ),
       'the restarted agent',
     );
@@ -264,8 +267,13 @@ describe.each(['vxlan', 'host-gw'])('the %s overlay on the 3-host lab', (backend
     expect(lab.subnet(1)).toBe(subnet);
     expect(await macOf()).toBe(mac);
     // The restarted agent is the one the lab records (flanneld status reads its flags from it).
+    // Until the new agent listens, curl finds nothing on the port (lab.health rejects): not ready yet.
     await waitUntil(
-      async () => (await lab.health(1, '/readyz')).status === 200,
+      () =>
+        lab.health(1, '/readyz').then(
+          (r) => r.status === 200,
+          () => false,
+        ),
       'the restarted h1 agent to answer /readyz with 200',
     );
     expect(outcome(1, await lab.flanneldStatus(1))).toEqual({ host: 1, code: 0, output: '' });
