@@ -19,8 +19,15 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createIproute2Monitor, createIproute2Runner, createWgTools } from '@flannel-ts/backend';
-import type { DataPlaneRunners, WgTools } from '@flannel-ts/backend';
+import { noopLogger } from '@flannel-ts/core';
+import type { Logger } from '@flannel-ts/core';
+import {
+  createIproute2Monitor,
+  createIproute2Runner,
+  createWgTools,
+  wireguardBackendFactory,
+} from '@flannel-ts/backend';
+import type { Backend, DataPlaneRunners, WgTools } from '@flannel-ts/backend';
 
 export interface WgHost {
   readonly ns: string;
@@ -44,6 +51,30 @@ const quiet = (cmd: string, ...args: string[]): void => {
     // cleanup: already gone
   }
 };
+
+/**
+ * Host `h`'s wireguard backend with `options` (the config's `Backend` object): on its underlay, with
+ * its IPv6 address too when the lab has one, its runners, tools and key file.
+ */
+export function wireguardBackendOn(
+  h: WgHost,
+  options: Record<string, unknown>,
+  logger: Logger = noopLogger,
+): Backend {
+  return wireguardBackendFactory({ tools: h.tools })({
+    iface: {
+      name: h.underlay,
+      index: 0,
+      mtu: 1500,
+      ipv4: { address: h.address, publicIp: h.address },
+      ...(h.address6 === undefined ? {} : { ipv6: { address: h.address6, publicIp: h.address6 } }),
+    },
+    options: { Type: 'wireguard', ...options },
+    logger,
+    runners: h.runners,
+    wireguardKeyFile: h.keyFile,
+  });
+}
 
 /** Whether one ping from `h` to `dst` is answered within 2 s (ping exits 1 when nothing came back). */
 export function pingAnswered(h: WgHost, dst: string): boolean {

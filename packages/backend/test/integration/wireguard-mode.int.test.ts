@@ -1,9 +1,14 @@
-import { formatSubnetKey, noopLogger, parseCidr } from '@flannel-ts/core';
+import { formatSubnetKey, parseCidr } from '@flannel-ts/core';
 import type { Lease } from '@flannel-ts/core';
 import { waitUntil } from '@flannel-ts/core/testing';
-import { wireguardBackendFactory } from '@flannel-ts/backend';
 import type { Backend } from '@flannel-ts/backend';
-import { netnsInode, pingAnsweredWithin, WgLab, wireguardGoPids } from './wg-netns';
+import {
+  netnsInode,
+  pingAnsweredWithin,
+  WgLab,
+  wireguardBackendOn,
+  wireguardGoPids,
+} from './wg-netns';
 import type { WgHost } from './wg-netns';
 
 // The `Mode` option over the wire, on a dual-stack network (10.5.0.0/16 and fd00:5::/32): two
@@ -24,25 +29,9 @@ const abort = new AbortController();
 
 /** Host `h`'s wireguard backend in `mode`, on both families of its underlay. */
 function backendFor(h: WgHost, mode: string): Backend {
-  return wireguardBackendFactory({ tools: h.tools })({
-    iface: {
-      name: h.underlay,
-      index: 0,
-      mtu: 1500,
-      ipv4: { address: h.address, publicIp: h.address },
-      ipv6: { address: h.address6!, publicIp: h.address6! },
-    },
-    // Default ports: the lease advertises, per family, the port of the device that carries it
-    // (here the one device's ListenPort 51820; upstream would say ListenPortV6, 51821).
-    options: {
-      Type: 'wireguard',
-      Mode: mode,
-      PersistentKeepaliveInterval: 1,
-    },
-    logger: noopLogger,
-    runners: h.runners,
-    wireguardKeyFile: h.keyFile,
-  });
+  // Default ports: the lease advertises, per family, the port of the device that carries it
+  // (here the one device's ListenPort 51820; upstream would say ListenPortV6, 51821).
+  return wireguardBackendOn(h, { Mode: mode, PersistentKeepaliveInterval: 1 });
 }
 
 /**

@@ -2,9 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { encodeLeaseAttrs, formatSubnetKey, parseCidr } from '@flannel-ts/core';
 import type { Lease } from '@flannel-ts/core';
 import { createRecordingLogger, waitUntil } from '@flannel-ts/core/testing';
-import { wireguardBackendFactory } from '@flannel-ts/backend';
 import type { Backend } from '@flannel-ts/backend';
-import { netnsInode, pingAnswered, pingAnsweredWithin, WgLab, wireguardGoPids } from './wg-netns';
+import {
+  netnsInode,
+  pingAnswered,
+  pingAnsweredWithin,
+  WgLab,
+  wireguardBackendOn,
+  wireguardGoPids,
+} from './wg-netns';
 
 // The `PSK` option over the wire: two hosts in namespaces this test creates
 // (ftwg-psk-<pid>-h1/-h2, apart from wireguard.int.test.ts's ftwg-<pid>-…), each running the
@@ -41,19 +47,8 @@ const transfer = (n: number): { rx: number; tx: number } => {
 /** Host `n`'s backend with preshared key `psk`, registered: its lease is `leases[n - 1]`. */
 async function register(n: number, psk: string): Promise<Backend> {
   const h = host(n);
-  const backend = wireguardBackendFactory({ tools: h.tools })({
-    iface: {
-      name: h.underlay,
-      index: 0,
-      mtu: 1500,
-      ipv4: { address: h.address, publicIp: h.address },
-    },
-    // A keepalive makes each side start a handshake as soon as it has the peer.
-    options: { Type: 'wireguard', PSK: psk, PersistentKeepaliveInterval: 1 },
-    logger: log,
-    runners: h.runners,
-    wireguardKeyFile: h.keyFile,
-  });
+  // A keepalive makes each side start a handshake as soon as it has the peer.
+  const backend = wireguardBackendOn(h, { PSK: psk, PersistentKeepaliveInterval: 1 }, log);
   const data = await backend.register(abort.signal);
   const attrs = { publicIp: h.address, publicIpv6: null, ...data };
   // The lease carries the public key only: the preshared key is configuration, never advertised.

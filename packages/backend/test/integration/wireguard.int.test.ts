@@ -1,10 +1,15 @@
 import { readFileSync, statSync } from 'node:fs';
-import { encodeLeaseAttrs, formatSubnetKey, noopLogger, parseCidr } from '@flannel-ts/core';
+import { encodeLeaseAttrs, formatSubnetKey, parseCidr } from '@flannel-ts/core';
 import type { Lease } from '@flannel-ts/core';
 import { waitUntil } from '@flannel-ts/core/testing';
-import { wireguardBackendFactory } from '@flannel-ts/backend';
 import type { DataPlane } from '@flannel-ts/backend';
-import { netnsInode, pingAnsweredWithin, WgLab, wireguardGoPids } from './wg-netns';
+import {
+  netnsInode,
+  pingAnsweredWithin,
+  WgLab,
+  wireguardBackendOn,
+  wireguardGoPids,
+} from './wg-netns';
 
 // Two hosts in namespaces this test creates (ftwg-<pid>-h1/-h2), each running the wireguard
 // backend with wireguard-go (this kernel has no wireguard module) and the real `wg`.
@@ -16,19 +21,7 @@ const leases: Lease[] = [];
 const publicKeys: string[] = [];
 
 function backendFor(n: number) {
-  const h = lab.hosts[n - 1]!;
-  return wireguardBackendFactory({ tools: h.tools })({
-    iface: {
-      name: h.underlay,
-      index: 0,
-      mtu: 1500,
-      ipv4: { address: h.address, publicIp: h.address },
-    },
-    options: { Type: 'wireguard', PersistentKeepaliveInterval: 5 },
-    logger: noopLogger,
-    runners: h.runners,
-    wireguardKeyFile: h.keyFile,
-  });
+  return wireguardBackendOn(lab.hosts[n - 1]!, { PersistentKeepaliveInterval: 5 });
 }
 const dump = (n: number): string => lab.hosts[n - 1]!.exec('wg', 'show', 'flannel-wg', 'dump');
 const ping = (from: number, to: number): string =>
